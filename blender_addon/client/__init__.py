@@ -1,0 +1,1 @@
+"""gRPC client, worker thread and job records for the add-on."""

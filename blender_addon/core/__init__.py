@@ -1,0 +1,1 @@
+"""Pure Python + numpy: everything computable from numbers. Never imports bpy."""

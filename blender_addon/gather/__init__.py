@@ -1,0 +1,1 @@
+"""The only layer that reads the Blender scene (imports bpy). It gathers; core computes."""

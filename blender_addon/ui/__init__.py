@@ -1,0 +1,1 @@
+"""Panels, preferences and operators."""

@@ -1,0 +1,1 @@
+"""LTX-2 generation with a parallel-canvas control reference and camera LoRAs."""

@@ -1,0 +1,96 @@
+"""What one generation needs and what it returns: the contract between the server
+(or the offline `render` command) and the engine.
+
+Conventions: images are uint8 RGB arrays (H, W, 3); masks are bool (H, W), True inside
+the artist's chosen targets; camera is OpenCV (x right, y down, z forward), metres,
+intrinsics in pixels of the output width x height.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+
+
+class EngineError(Exception):
+    """A generation failed for a reason the user can act on. `code` is a grpc status name."""
+
+    code = "INTERNAL"
+
+
+class InvalidRequest(EngineError):
+    code = "INVALID_ARGUMENT"
+
+
+class UnknownLora(EngineError):
+    code = "FAILED_PRECONDITION"
+
+
+class OutOfMemory(EngineError):
+    """GPU out of memory; the message carries a suggestion (fewer frames, smaller size)."""
+
+    code = "RESOURCE_EXHAUSTED"
+
+
+class Cancelled(EngineError):
+    code = "CANCELLED"
+
+
+@dataclass
+class CameraFrame:
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    world_to_camera: np.ndarray  # (4, 4) float64, OpenCV axes, metres
+    lens_mm: float = 0.0
+
+
+@dataclass
+class CameraRequest:
+    mode: str = "auto"  # "auto" | "preset" | "trajectory" | "off"
+    preset_lora: str = ""
+    trajectory_lora: str = ""
+    weight: float = 1.0
+    frames: list[CameraFrame] = field(default_factory=list)
+
+
+@dataclass
+class RenderRequest:
+    prompt: str
+    width: int
+    height: int
+    num_frames: int
+    fps: float = 24.0
+    seed: int = 0
+    negative_prompt: str = ""
+    num_inference_steps: Optional[int] = None  # None = engine default
+    guidance_scale: Optional[float] = None
+    # Control canvas (parallel canvas reference), one image per output frame, or None.
+    control_frames: Optional[list[np.ndarray]] = None
+    control_lora: str = ""
+    control_lora_weight: float = 1.0
+    strength: float = 1.0
+    frame_strength: Optional[list[float]] = None  # per output frame, multiplies strength
+    masks: Optional[list[np.ndarray]] = None  # per frame, for regional strength
+    background_strength: Optional[float] = None  # strength outside the mask
+    reference_downscale_factor: Optional[int] = None  # None = from the LoRA file
+    camera: CameraRequest = field(default_factory=CameraRequest)
+    extra_loras: list[tuple[str, float]] = field(default_factory=list)
+    audio: bool = True
+
+
+@dataclass
+class RenderResult:
+    video: np.ndarray  # (F, H, W, 3) uint8
+    audio: Optional[np.ndarray]  # (channels, samples) float32 in [-1, 1]
+    audio_sample_rate: int
+    fps: float
+    info: dict  # every setting actually used: seed, steps, LoRAs + sha256, camera move...
+
+
+# progress(stage, step, total_steps): stage in "text encoding", "denoising", "decoding".
+ProgressFn = Callable[[str, int, int], None]
+CancelFn = Callable[[], bool]

@@ -1,0 +1,1 @@
+"""The gRPC service: validation, job store, queue, auth."""
