@@ -4,10 +4,32 @@ bpy is imported only inside register()/unregister() so that `blender_addon.core`
 importable (and testable) without Blender.
 """
 
+_MODULES = ("ui.properties", "ui.preferences", "operators", "ui.panel")
+
+
+def _modules():
+    import importlib
+
+    return [importlib.import_module(f".{name}", __package__) for name in _MODULES]
+
 
 def register():
-    pass
+    import bpy
+
+    from .ui import handlers
+
+    for module in _modules():
+        module.register()
+    if handlers.reattach_after_load not in bpy.app.handlers.load_post:
+        bpy.app.handlers.load_post.append(handlers.reattach_after_load)
 
 
 def unregister():
-    pass
+    import bpy
+
+    from .ui import handlers
+
+    if handlers.reattach_after_load in bpy.app.handlers.load_post:
+        bpy.app.handlers.load_post.remove(handlers.reattach_after_load)
+    for module in reversed(_modules()):
+        module.unregister()

@@ -8,8 +8,9 @@ intrinsics in pixels of the output width x height.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 
@@ -26,6 +27,18 @@ class InvalidRequest(EngineError):
 
 class UnknownLora(EngineError):
     code = "FAILED_PRECONDITION"
+
+
+class LoraMismatch(EngineError):
+    """A LoRA file that cannot be used: wrong shapes for the base model, bad metadata, not a LoRA."""
+
+    code = "FAILED_PRECONDITION"
+
+
+class NotLoaded(EngineError):
+    """render() before load() finished."""
+
+    code = "UNAVAILABLE"
 
 
 class OutOfMemory(EngineError):

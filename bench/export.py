@@ -1,0 +1,68 @@
+"""Export speed: seconds per frame at 768x512 for the default path (control canvas at full size)
+vs. rendering the control at the reference resolution a control LoRA consumes (factor 2 and 4),
+for Cycles (CPU, everywhere) and Workbench (when OpenGL/EGL works here).
+
+Run: .venv/bin/python bench/export.py [--frames 9] [--width 768 --height 512] [--engines cycles,workbench]
+Uses the example shot (walker + dolly zoom). A 9-frame warm-up export at factor 4 runs first so
+the first measured row does not pay for kernel/shader compilation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=9, help="8k+1 frames per export (default 9)")
+    parser.add_argument("--width", type=int, default=768)
+    parser.add_argument("--height", type=int, default=512)
+    parser.add_argument("--factors", default="1,2,4")
+    parser.add_argument("--engines", default="cycles,workbench")
+    args = parser.parse_args()
+
+    from blender_addon.example_scene import build_example_scene
+    from blender_addon.gather.export import STAGE_RENDER, iter_export_shot
+    from blender_addon.gather.gl_probe import workbench_available
+
+    scene = build_example_scene(frames=args.frames, width=args.width, height=args.height)
+    engines = [e for e in args.engines.split(",") if e != "workbench" or workbench_available()]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench_export_") as tmp:
+
+        def export(engine: str, factor: int) -> tuple[float, float]:
+            t0 = time.perf_counter()
+            render_done = t0
+            for _done, _total, stage in iter_export_shot(
+                    scene, Path(tmp) / f"{engine}{factor}", frame_start=1, frame_end=args.frames,
+                    targets=["Actors"], armatures=["Walker"], width=args.width, height=args.height,
+                    control_factor=factor, engine=engine):
+                if stage == STAGE_RENDER:
+                    render_done = time.perf_counter()
+            return (render_done - t0) / args.frames, (time.perf_counter() - t0) / args.frames
+
+        for engine in engines:
+            export(engine, 4)  # warm-up
+            for factor in (int(f) for f in args.factors.split(",")):
+                rows.append((engine, factor, args.width // factor, args.height // factor, *export(engine, factor)))
+
+    base = rows[0][5]
+    print(f"\nexport of {args.frames} frames at {args.width}x{args.height}, seconds per frame "
+          f"(render = depth+mask+camera+pose pass; total adds canvases and PNGs):")
+    print(f"{'engine':>9} {'factor':>6} {'control':>9} {'render s/f':>11} {'total s/f':>10} {'speed-up':>9}")
+    for engine, factor, cw, ch, render_spf, total_spf in rows:
+        print(f"{engine:>9} {factor:>6} {f'{cw}x{ch}':>9} {render_spf:>11.3f} {total_spf:>10.3f} "
+              f"{base / total_spf:>8.2f}x")
+    if "workbench" in args.engines and "workbench" not in engines:
+        print("(workbench skipped: no OpenGL/EGL context here)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

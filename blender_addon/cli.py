@@ -1,0 +1,183 @@
+"""Headless command line, bpy as a module: `python -m blender_addon.cli export SCENE.blend --out DIR`.
+
+One function per subcommand: `add_<name>_parser(subparsers)` declares it, `run_<name>(args)` runs
+it and returns the exit code. bpy is imported only inside the commands that need Blender.
+Exit codes: 0 done, 2 bad input (the message says what to change), 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .core.planning import snap_frames, snap_size
+
+
+class UsageError(ValueError):
+    """Bad command-line input; printed as `error: ...` with exit code 2."""
+
+
+def _names(text: str | None) -> list[str]:
+    return [n.strip() for n in (text or "").split(",") if n.strip()]
+
+
+def parse_frames(text: str) -> tuple[int, int]:
+    """'1-121' -> (1, 121) inclusive Blender frames; '5' -> (5, 5)."""
+    try:
+        if "-" in text.lstrip("-"):
+            head = "-" if text.startswith("-") else ""
+            a, b = text.lstrip("-").split("-", 1)
+            start, end = int(head + a), int(b)
+        else:
+            start = end = int(text)
+    except ValueError:
+        raise UsageError(f"--frames must look like START-END, e.g. 1-121 (got {text!r})") from None
+    if end < start:
+        raise UsageError(f"--frames end ({end}) is before start ({start}); e.g. 1-121")
+    return start, end
+
+
+def add_export_parser(subparsers) -> None:
+    p = subparsers.add_parser("export", help="export a shot bundle from a .blend (depth, mask, pose, camera)",
+                              description="Export frames of a .blend as a shot bundle (docs/shot-bundle.md).")
+    p.add_argument("blend", type=Path, help="the .blend file")
+    p.add_argument("--out", type=Path, required=True, help="bundle folder to write")
+    p.add_argument("--scene", default="", help="scene name (default: the file's active scene)")
+    p.add_argument("--frames", default="", help="inclusive range START-END (default: the scene's range); "
+                   "snapped to 8k+1 frames")
+    p.add_argument("--targets", default="", help="comma-separated collections/objects the model must follow")
+    p.add_argument("--armatures", default="", help="comma-separated armatures drawn as OpenPose skeletons")
+    p.add_argument("--width", type=int, default=0, help="output width in px (default: scene resolution), /32")
+    p.add_argument("--height", type=int, default=0, help="output height in px (default: scene resolution), /32")
+    p.add_argument("--control-factor", type=int, default=1,
+                   help="render the control canvas at output size / N (the control LoRA's reference factor)")
+    p.add_argument("--prompt", default="")
+    p.add_argument("--negative-prompt", default="")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--strength", type=float, default=1.0, help="control strength m in [0, 1]")
+    p.add_argument("--background-strength", type=float, default=None, help="strength outside the mask")
+    p.add_argument("--camera-mode", default="auto", choices=["auto", "preset", "trajectory", "off"])
+    p.add_argument("--control-lora", default="", help="control LoRA name on the server")
+    p.add_argument("--engine", default="auto", choices=["auto", "cycles", "workbench"],
+                   help="depth/mask renderer: auto = Workbench when OpenGL works here (probed once), else Cycles")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(run=run_export)
+
+
+def _open_blend(path: Path, scene_name: str):
+    import bpy
+
+    if not path.is_file():
+        raise UsageError(f"{path}: no such .blend file")
+    bpy.ops.wm.open_mainfile(filepath=str(path.resolve()), load_ui=False)
+    if not scene_name:
+        return bpy.context.scene
+    scene = bpy.data.scenes.get(scene_name)
+    if scene is None:
+        raise UsageError(f"no scene {scene_name!r} in {path.name}; scenes: {', '.join(s.name for s in bpy.data.scenes)}")
+    return scene
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from .core.camera import render_size
+    from .gather.export import iter_export_shot
+    from .gather.targets import resolve_armatures, resolve_targets
+
+    scene = _open_blend(args.blend, args.scene)
+    targets, armatures = _names(args.targets), _names(args.armatures)
+    if not targets and not armatures:
+        collections = ", ".join(c.name for c in scene.collection.children_recursive) or "(none)"
+        raise UsageError(f"nothing to export: give --targets (collections or objects; this scene has "
+                         f"collections {collections}) and/or --armatures")
+    resolve_targets(scene, targets)  # unknown names fail here, before any rendering
+    resolve_armatures(scene, armatures)
+    start, end = parse_frames(args.frames) if args.frames else (scene.frame_start, scene.frame_end)
+    n, why = snap_frames(end - start + 1)
+    if why:
+        print(f"frames {start}-{end}: {why} -> exporting {start}-{start + n - 1}")
+    end = start + n - 1
+    if bool(args.width) != bool(args.height):
+        raise UsageError("give both --width and --height, or neither (then the scene's resolution is used)")
+    w, h = (args.width, args.height) if args.width else render_size(
+        scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage)
+    w2, h2, why = snap_size(w, h, 32)
+    if why:
+        print(f"size: {why}")
+    factor = args.control_factor
+    if factor < 1 or w2 % factor or h2 % factor:
+        raise UsageError(f"--control-factor must divide {w2}x{h2} (got {factor}); try 1, 2 or 4")
+    print(f"exporting scene {scene.name!r} frames {start}-{end} ({n}) at {w2}x{h2}, "
+          f"control {w2 // factor}x{h2 // factor} -> {args.out}")
+    t0 = time.perf_counter()
+    steps = iter_export_shot(
+        scene, args.out, frame_start=start, frame_end=end, targets=targets, armatures=armatures,
+        width=w2, height=h2, control_factor=factor, prompt=args.prompt, negative_prompt=args.negative_prompt,
+        seed=args.seed, strength=args.strength, background_strength=args.background_strength,
+        camera_mode=args.camera_mode, control_lora=args.control_lora, engine=args.engine)
+    last_stage = ""
+    for done, total, stage in steps:
+        if not args.quiet and (stage != last_stage or done == total or done % 10 == 0):
+            print(f"  [{done}/{total}] {stage}", flush=True)
+        last_stage = stage
+    print(f"wrote {args.out / 'shot.json'} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def add_render_parser(subparsers) -> None:
+    p = subparsers.add_parser("render", help="export, render on a server, fetch, and save a .blend with the strips",
+                              description="Render a .blend's shot (or --animation) on a render server; writes "
+                              "OUT/<file>.blend with the movie+sound strips and OUT/renders/<scene>/<shot>/take_NNN/.")
+    p.add_argument("blend", type=Path, help="the .blend file (its LTX Render panel settings are used)")
+    p.add_argument("--server", required=True, help="render server host:port")
+    p.add_argument("--out", type=Path, required=True, help="folder for the .blend copy and renders/")
+    p.add_argument("--token-file", default="", help="file with the bearer token (or set LTX_RENDER_TOKEN)")
+    p.add_argument("--tls", action="store_true", help="connect with TLS")
+    p.add_argument("--ca", default="", help="CA certificate (PEM) for a self-signed TLS server")
+    p.add_argument("--scene", default="", help="scene name (default: the file's active scene)")
+    p.add_argument("--animation", action="store_true", help="the whole range, cut into model-sized shots")
+    p.add_argument("--prompt", default="", help="override the prompt stored in the .blend")
+    p.add_argument("--timeout", type=float, default=3600.0, help="give up (and cancel) after N seconds")
+    p.set_defaults(run=run_render)
+
+
+def run_render(args: argparse.Namespace) -> int:
+    from .client.headless import render_blend
+
+    if args.ca and not args.tls:
+        raise UsageError("--ca needs --tls (the certificate is only used for TLS connections)")
+    t0 = time.perf_counter()
+    try:
+        result = render_blend(args.blend, out_dir=args.out, server=args.server, token_file=args.token_file,
+                              tls=args.tls, ca_cert=args.ca, scene_name=args.scene, animation=args.animation,
+                              prompt=args.prompt, timeout_s=args.timeout)
+    except RuntimeError as exc:
+        print(f"render failed: {exc}", file=sys.stderr)
+        return 1
+    for take, state, message in zip(result.takes, result.states, result.messages, strict=True):
+        print(f"  {state:9s} {take}  {message}")
+    print(f"saved {result.blend} in {time.perf_counter() - t0:.1f} s")
+    return 0 if result.states and all(s == "done" for s in result.states) else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m blender_addon.cli",
+                                     description="LTX-2 neural rendering for Blender, headless.")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    add_export_parser(subparsers)
+    add_render_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except ValueError as exc:  # UsageError, TargetError, bad frames/size: the user can fix these
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

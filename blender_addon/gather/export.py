@@ -1,0 +1,185 @@
+"""Export one shot of a Blender scene as a shot bundle (docs/shot-bundle.md).
+
+Two passes: (1) per frame, render depth + mask at the control size, sample the camera and the
+armature poses; (2) the shot-wide depth range, then one control canvas per frame. The user's
+settings are swapped only during pass 1 and restored before pass 2 (and on any error).
+
+`iter_export_shot` yields (done, total, stage) after each small step so the add-on's modal
+operator can run it a frame at a time on Blender's main thread; `export_shot` exhausts it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+from ..core.bundle import BundleWriter, new_manifest
+from ..core.canvas import compose_control
+from ..core.depth import shot_depth_range
+from ..core.planning import FRAME_STEP, fps_from_scene
+from .camera_track import sample_camera
+from .depth_mask import DepthMaskRenderer, export_view_layer
+from .gl_probe import choose_engine
+from .pose import armature_keypoints
+from .settings import SettingsSwap
+from .targets import resolve_armatures, resolve_targets
+
+CAMERA_MODES = ("auto", "preset", "trajectory", "off")
+STAGE_RENDER = "rendering depth and mask"
+STAGE_RANGE = "depth range"
+STAGE_CANVAS = "writing canvases"
+STAGE_DONE = "done"
+# Custom scene property read per frame when the add-on's `scene.ltx_render` is not registered.
+STRENGTH_PROPERTY = "ltx_control_strength"
+
+ProgressFn = Callable[[int, int, str], None]
+
+
+def _check_args(frame_start: int, frame_end: int, width: int, height: int, control_factor: int,
+                strength: float, background_strength: float | None, camera_mode: str) -> None:
+    n = frame_end - frame_start + 1
+    if n < 1:
+        raise ValueError(f"frame_end ({frame_end}) is before frame_start ({frame_start}); fix the frame range")
+    if (n - 1) % FRAME_STEP:
+        snapped = n - (n - 1) % FRAME_STEP
+        raise ValueError(f"frames must be 8k+1 (got {n}); try {snapped} (frame_end={frame_start + snapped - 1})"
+                         if snapped >= 1 else f"frames must be 8k+1 (got {n})")
+    for side, value in (("width", width), ("height", height)):
+        if value < 32 or value % 32:
+            raise ValueError(f"{side} must be a multiple of 32 (got {value}); try {max(32, round(value / 32) * 32)}")
+    if control_factor < 1 or width % control_factor or height % control_factor:
+        raise ValueError(f"control_factor must be a whole number >= 1 dividing {width}x{height} "
+                         f"(got {control_factor}); try 1, 2 or 4")
+    for name, value in (("strength", strength), ("background_strength", background_strength)):
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1] (got {value})")
+    if camera_mode not in CAMERA_MODES:
+        raise ValueError(f"camera_mode must be one of {', '.join(CAMERA_MODES)} (got {camera_mode!r})")
+
+
+@contextmanager
+def _scene_context(scene: bpy.types.Scene):
+    """Frame changes animate only the context scene; override the context for any other scene.
+
+    Objects shared with the active scene are left animated at the exported scene's frame, so
+    afterwards the active scene is re-evaluated at its own frame.
+    """
+    active = getattr(bpy.context, "scene", None)
+    if active is None or active == scene:
+        yield
+        return
+    try:
+        with bpy.context.temp_override(scene=scene, view_layer=export_view_layer(scene)):
+            yield
+    finally:
+        active.frame_set(active.frame_current, subframe=active.frame_subframe)
+
+
+def frame_strength(scene: bpy.types.Scene) -> float | None:
+    """The scene's (keyframable) control strength at the current frame, or None when it has none."""
+    props = getattr(scene, "ltx_render", None)
+    if props is not None and hasattr(props, "control_strength"):
+        return float(props.control_strength)
+    if STRENGTH_PROPERTY in scene.keys():
+        return float(scene[STRENGTH_PROPERTY])
+    return None
+
+
+def iter_export_shot(scene: bpy.types.Scene, out_dir: str | Path, *, frame_start: int, frame_end: int,
+                     targets: Sequence[str], armatures: Sequence[str], width: int, height: int,
+                     control_factor: int = 1, prompt: str = "", seed: int = 0, strength: float = 1.0,
+                     background_strength: float | None = None, camera_mode: str = "auto",
+                     control_lora: str = "", bone_maps: Mapping[str, Mapping[str, str]] | None = None,
+                     progress: ProgressFn | None = None, name: str = "", negative_prompt: str = "",
+                     occlusion: bool = True, engine: str = "auto") -> Iterator[tuple[int, int, str]]:
+    """Write the shot bundle for frames [frame_start, frame_end] into out_dir, step by step.
+
+    width/height: output video size (multiples of 32); the control canvas is rendered at
+    (width / control_factor, height / control_factor). targets: collection/object names the
+    model must follow (masked depth); armatures: armature names drawn as OpenPose skeletons;
+    bone_maps: {armature name: {COCO joint: "bone" or "bone:tail"}} for custom rigs.
+    engine: "auto" (Workbench when an OpenGL context works, see gl_probe, else Cycles), "cycles"
+    or "workbench". occlusion: hide joints behind a nearer rendered surface.
+    Yields (done, total, stage); the bundle's shot.json is written by the last step.
+    """
+    _check_args(frame_start, frame_end, width, height, control_factor, strength, background_strength,
+                camera_mode)
+    target_objects = resolve_targets(scene, targets)
+    armature_objects = resolve_armatures(scene, armatures)
+    engine = choose_engine(engine)
+    bone_maps = dict(bone_maps or {})
+    frames = list(range(frame_start, frame_end + 1))
+    cw, ch = width // control_factor, height // control_factor
+    total = 2 * len(frames) + 2
+    done = 0
+
+    def step(stage: str) -> tuple[int, int, str]:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total, stage)
+        return done, total, stage
+
+    depths, masks, people, entries, strengths = [], [], [], [], []
+    view_layer = export_view_layer(scene)
+    # The context override encloses the swap so restoring the frame animates this scene too.
+    with _scene_context(scene), SettingsSwap() as swap, \
+            DepthMaskRenderer(scene, target_objects, cw, ch, swap=swap, engine=engine) as renderer:
+        for f in frames:
+            scene.frame_set(f)
+            depth, mask = renderer.render()
+            depsgraph = view_layer.depsgraph
+            cam = sample_camera(scene, width, height, depsgraph)
+            k_control = cam.intrinsics.scaled(cw, ch)
+            frame_people = [
+                armature_keypoints(arm, depsgraph, k_control, cam.world_to_camera,
+                                   bone_maps.get(arm.name), depth if occlusion else None)
+                for arm in armature_objects
+            ]
+            entry = cam.frame_entry(f)
+            value = frame_strength(scene)
+            if value is not None:
+                entry["strength"] = value
+                strengths.append(value)
+            depths.append(depth)
+            masks.append(mask if target_objects else np.zeros_like(mask))
+            people.append(frame_people)
+            entries.append(entry)
+            yield step(STAGE_RENDER)
+
+    # Pass 2 works on numbers only; the user's settings are already back.
+    if target_objects:
+        near, far = shot_depth_range(depths, masks)
+    else:  # pose-only shot: nothing masked, keep the camera's clip range for the record
+        near, far = float(entries[0]["clip_start"]), float(entries[0]["clip_end"])
+    yield step(STAGE_RANGE)
+
+    manifest = new_manifest(
+        name or f"{scene.name}_{frame_start:04d}-{frame_end:04d}", width, height,
+        fps_from_scene(scene.render.fps, scene.render.fps_base), frame_start, frame_end,
+        scene=scene.name, prompt=prompt, negative_prompt=negative_prompt, seed=int(seed),
+        control_width=cw, control_height=ch, depth_range={"near": float(near), "far": float(far)},
+        strength={"global": float(strength), "per_frame": strengths if len(strengths) == len(frames) else None,
+                  "background": None if background_strength is None else float(background_strength)},
+        control_lora=control_lora,
+        camera={"mode": camera_mode, "preset_lora": "", "trajectory_lora": "", "weight": 1.0},
+        targets=list(targets), armatures=[a.name for a in armature_objects],
+    )
+    writer = BundleWriter(out_dir, manifest)
+    for f, depth, mask, frame_people in zip(frames, depths, masks, people, strict=True):
+        control = compose_control(depth, mask, near, far, frame_people)
+        writer.write_frame(f, control, mask, frame_people)
+        yield step(STAGE_CANVAS)
+    writer.finish(entries)
+    yield step(STAGE_DONE)
+
+
+def export_shot(scene: bpy.types.Scene, out_dir: str | Path, **kwargs) -> Path:
+    """Export a shot bundle (same arguments as iter_export_shot) and return its folder."""
+    for _ in iter_export_shot(scene, out_dir, **kwargs):
+        pass
+    return Path(out_dir)

@@ -1,0 +1,148 @@
+"""Scene settings (`scene.ltx_render`) and the job records kept in the .blend.
+
+Only what belongs to the shot lives here. Server addresses and tokens live in the add-on
+preferences (ui/preferences.py), never in the .blend.
+"""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import (
+    BoolProperty,
+    CollectionProperty,
+    EnumProperty,
+    FloatProperty,
+    IntProperty,
+    PointerProperty,
+    StringProperty,
+)
+
+from ..client.limits import frames_problem, snap_size_for
+from ..core import jobs
+from ..core.planning import snap_frames
+from .preferences import profile_limits
+
+CAMERA_MODES = [
+    ("auto", "Auto preset", "Classify the camera move and apply the matching camera LoRA"),
+    ("preset", "Named preset", "Apply the camera LoRA named below"),
+    ("trajectory", "Trajectory", "Send the exact camera track (K + pose per frame) to a trajectory LoRA"),
+    ("off", "Off", "No camera conditioning"),
+]
+JOB_STATES = [(s, s.capitalize(), "") for s in jobs.STATES]
+# Blender 5.0 warns when a "//" path is set on a path property without this option (4.x lacks it).
+BLEND_RELATIVE = {"PATH_SUPPORTS_BLEND_RELATIVE"} if bpy.app.version >= (5, 0, 0) else set()
+
+
+class LTX_PG_target(bpy.types.PropertyGroup):
+    """A collection or an object the model must follow (or an armature drawn as pose)."""
+
+    collection: PointerProperty(name="Collection", type=bpy.types.Collection)
+    object: PointerProperty(name="Object", type=bpy.types.Object)
+
+    @property
+    def target_name(self) -> str:
+        item = self.collection or self.object
+        return item.name if item else ""
+
+
+class LTX_PG_job(bpy.types.PropertyGroup):
+    """core.jobs.JobRecord as Blender properties (saved with the .blend)."""
+
+    request_id: StringProperty()
+    shot: StringProperty()
+    take_dir: StringProperty(description="Take folder, relative to the .blend (//renders/...)")
+    profile: StringProperty()
+    job_id: StringProperty()
+    state: EnumProperty(items=JOB_STATES, default=jobs.EXPORTING)
+    message: StringProperty()
+    frame_start: IntProperty()
+    frame_end: IntProperty()
+    created_s: FloatProperty()
+    trim_start: IntProperty(min=0)
+    trim_end: IntProperty(min=0)
+    progress: FloatProperty(min=0.0, max=1.0, subtype="FACTOR")
+    progress_text: StringProperty()
+    settings_json: StringProperty(description="The settings this take was made with (for take.json)")
+
+    def to_record(self) -> jobs.JobRecord:
+        return jobs.JobRecord(request_id=self.request_id, shot=self.shot, take_dir=self.take_dir,
+                              profile=self.profile, job_id=self.job_id, state=self.state, message=self.message,
+                              frame_start=self.frame_start, frame_end=self.frame_end, created_s=self.created_s,
+                              trim_start=self.trim_start, trim_end=self.trim_end)
+
+    def from_record(self, record: jobs.JobRecord) -> None:
+        for key, value in record.to_dict().items():
+            setattr(self, key, value)
+
+
+def _frame_note(self) -> str:
+    scene = self.id_data
+    start, end = shot_range(scene)
+    try:
+        n, message = snap_frames(end - start + 1)
+    except ValueError as exc:  # a getter must not raise: the panel shows the reason instead
+        return str(exc)
+    return message or frames_problem(n, profile_limits(self.profile)) or f"{n} frames ({start}..{start + n - 1})"
+
+
+def _size_note(self) -> str:
+    try:
+        w, h, message = snap_size_for(self.width, self.height, profile_limits(self.profile))
+    except ValueError as exc:
+        return str(exc)
+    return message or f"{w} x {h}"
+
+
+def shot_range(scene: bpy.types.Scene) -> tuple[int, int]:
+    """The range a Render Preview covers: the preview range when on, else the scene range."""
+    if scene.use_preview_range:
+        return scene.frame_preview_start, scene.frame_preview_end
+    return scene.frame_start, scene.frame_end
+
+
+class LTX_PG_settings(bpy.types.PropertyGroup):
+    prompt: StringProperty(name="Prompt", description="What the video shows")
+    negative_prompt: StringProperty(name="Negative prompt")
+    targets: CollectionProperty(type=LTX_PG_target)
+    armatures: CollectionProperty(type=LTX_PG_target)
+    control_strength: FloatProperty(
+        name="Control strength", default=1.0, min=0.0, max=1.0, subtype="FACTOR",
+        description="How closely the video follows the control canvas (keyframe it for a per-frame curve)")
+    use_background_strength: BoolProperty(name="Background strength", default=False,
+                                           description="Use a separate strength outside the targets' mask")
+    background_strength: FloatProperty(name="Background", default=0.2, min=0.0, max=1.0, subtype="FACTOR")
+    camera_mode: EnumProperty(name="Camera", items=CAMERA_MODES, default="auto")
+    camera_preset: StringProperty(name="Camera LoRA", description="Camera LoRA name on the server")
+    control_lora: StringProperty(name="Control LoRA", description="Control LoRA name on the server ('' = none)")
+    seed: IntProperty(name="Seed", default=0, min=0)
+    width: IntProperty(name="Width", default=768, min=32, soft_max=1920, description="Video width in pixels")
+    height: IntProperty(name="Height", default=512, min=32, soft_max=1088, description="Video height in pixels")
+    control_factor: IntProperty(name="Control downscale", default=1, min=1, max=8,
+                                description="Render the control canvas at 1/factor of the video size")
+    audio: BoolProperty(name="Audio", default=True, description="Add the generated sound to the sequencer")
+    profile: StringProperty(name="Server", description="Connection profile name (add-on preferences)")
+    frame_note: StringProperty(name="Frames", get=_frame_note)
+    size_note: StringProperty(name="Size", get=_size_note)
+    canvas_image: PointerProperty(type=bpy.types.Image, name="Canvas preview")
+    # Live state, written by the operators only (draw() reads them).
+    status_text: StringProperty(name="Status")
+    progress: FloatProperty(min=0.0, max=1.0, subtype="FACTOR")
+    busy: BoolProperty()
+    jobs: CollectionProperty(type=LTX_PG_job)
+    take_dir: StringProperty(name="Take", subtype="DIR_PATH", description="Take folder for Redo take",
+                             options=BLEND_RELATIVE)
+
+
+CLASSES = (LTX_PG_target, LTX_PG_job, LTX_PG_settings)
+
+
+def register() -> None:
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+    bpy.types.Scene.ltx_render = PointerProperty(type=LTX_PG_settings)
+
+
+def unregister() -> None:
+    del bpy.types.Scene.ltx_render
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

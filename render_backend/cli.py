@@ -1,0 +1,202 @@
+"""`render-backend`: serve the gRPC API, render a shot bundle offline, or write the tiny test model.
+
+    render-backend serve --model PATH_OR_HUB_ID [--host 127.0.0.1] [--port 50051] [--data-dir DIR]
+                         [--token-file F] [--tls-cert C --tls-key K] [--lora NAME=PATH ...] [--lora-dir DIR]
+                         [--device cuda] [--dtype auto|bf16|fp16|fp32] [--cpu-offload] [--vae-tiling]
+                         [--upsampler PATH]
+    render-backend render BUNDLE_DIR --out DIR --model PATH_OR_HUB_ID [--lora NAME=PATH ...]
+    render-backend make-test-model DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+
+
+def lora_dir_map(folder: str | Path) -> dict[str, str]:
+    """{file stem: path} for every *.safetensors in `folder` (the LoRA's name is its file stem)."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise SystemExit(f"--lora-dir {folder} is not a folder")
+    return {p.stem: str(p) for p in sorted(folder.glob("*.safetensors"))}
+
+
+def parse_loras(pairs: list[str], lora_dir: str | None) -> dict[str, str]:
+    loras = lora_dir_map(lora_dir) if lora_dir else {}
+    for pair in pairs or []:
+        name, sep, path = pair.partition("=")
+        if not sep or not name or not path:
+            raise SystemExit(f"--lora needs NAME=PATH (got '{pair}'), e.g. --lora control=loras/ic-depth.safetensors")
+        if not Path(path).expanduser().is_file():
+            raise SystemExit(f"--lora {name}: file {path} does not exist")
+        loras[name] = str(Path(path).expanduser())
+    return loras
+
+
+def check_model(model: str) -> str:
+    """A local folder must exist and hold model_index.json; anything shaped owner/name is a hub id."""
+    path = Path(model).expanduser()
+    looks_local = path.exists() or model.startswith((".", "/", "~")) or model.count("/") != 1
+    if looks_local:
+        if not path.is_dir():
+            raise SystemExit(f"--model {model}: folder not found. Pass a diffusers LTX-2 folder, a hub id such "
+                             "as Lightricks/LTX-2, or make a tiny test model: render-backend make-test-model DIR")
+        if not (path / "model_index.json").is_file():
+            raise SystemExit(f"--model {model}: no model_index.json in that folder; it must be a diffusers "
+                             "pipeline folder (save_pretrained layout)")
+        return str(path)
+    return model
+
+
+def _engine(args):
+    from .engine.engine import Engine
+
+    loras = parse_loras(args.lora, args.lora_dir)
+    model = check_model(args.model)
+    if not loras and Path(model, "loras").is_dir():
+        loras = lora_dir_map(Path(model, "loras"))  # the test model ships its LoRAs next to it
+    return Engine(model, device=args.device, dtype=args.dtype, loras=loras or None,
+                  cpu_offload=args.cpu_offload, vae_tiling=args.vae_tiling, upsampler=args.upsampler)
+
+
+def _add_engine_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="diffusers LTX-2 folder or hub id")
+    p.add_argument("--lora", action="append", default=[], metavar="NAME=PATH", help="install a LoRA (repeatable)")
+    p.add_argument("--lora-dir", help="install every *.safetensors in DIR (name = file stem)")
+    p.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda when available)")
+    p.add_argument("--dtype", default="auto", help="auto (bf16 on cuda, fp32 on cpu), bf16, fp16, fp32")
+    p.add_argument("--cpu-offload", action="store_true", help="offload idle components to CPU (less VRAM)")
+    p.add_argument("--vae-tiling", action="store_true", help="decode the video in tiles (less VRAM)")
+    p.add_argument("--upsampler", help="latent upsampler folder: enables two-stage rendering")
+
+
+def cmd_serve(args) -> int:
+    from .server.app import RenderServer
+    from .server.auth import load_token
+    from .server.config import ServerConfig
+
+    config = ServerConfig(host=args.host, port=args.port, data_dir=args.data_dir, token=load_token(args.token_file),
+                          tls_cert=args.tls_cert, tls_key=args.tls_key,
+                          max_upload_bytes=int(args.max_upload_mib * 2**20), retention_days=args.retention_days,
+                          retention_bytes=int(args.retention_gb * 2**30), heartbeat_s=args.heartbeat)
+    engine = _engine(args)
+
+    async def serve() -> None:
+        server = RenderServer(engine, config)
+        port = await server.start()
+        auth = "token" if config.token else "no token"
+        print(f"render-backend {__version__} listening on {config.host}:{port} ({'TLS' if config.tls else 'plain'}, "
+              f"{auth}); data in {config.data_dir}; loading {args.model} ...", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        print("stopping: the running job stops at its next step and is re-queued", flush=True)
+        await server.stop(grace=2.0)
+
+    asyncio.run(serve())
+    return 0
+
+
+def cmd_render(args) -> int:
+    from .bundle import BundleError, bundle_request, read_bundle
+    from .media import file_stem, write_result
+    from .server.queue import result_sidecar
+    from .server.validation import Limits, ShotError
+
+    try:
+        bundle = read_bundle(args.bundle)
+    except BundleError as e:
+        raise SystemExit(f"error: {e}") from None
+    engine = _engine(args)
+    t0 = time.monotonic()
+    engine.load()
+    print(f"loaded {args.model} in {time.monotonic() - t0:.1f} s", flush=True)
+    try:
+        req, warnings = bundle_request(bundle, Limits.from_capabilities(engine.capabilities()))
+    except (ShotError, BundleError) as e:
+        raise SystemExit(f"error: {e}") from None
+    for w in warnings:
+        print(f"warning: {w}")
+
+    def progress(stage: str, step: int, total: int) -> None:
+        print(f"  {stage} {step}/{total}" if total else f"  {stage}", flush=True)
+
+    t1 = time.monotonic()
+    result = engine.render(req, progress=progress)
+    caps = engine.capabilities()
+    model = {k: caps.get(k) for k in ("model_id", "model_variant", "variant", "device") if k in caps}
+    sidecar = result_sidecar(bundle.manifest, result, model=model, timings={"render_s": time.monotonic() - t1})
+    sidecar["bundle"] = str(Path(args.bundle).resolve())
+    stem = file_stem(bundle.manifest.shot_name)
+    files = write_result(args.out, stem, result.video, result.fps, result.audio, result.audio_sample_rate, sidecar)
+    for f in files:
+        print(f"wrote {f['path']} ({f['size']} bytes)")
+    return 0
+
+
+def cmd_make_test_model(args) -> int:
+    from .engine.test_model import make_test_model
+
+    t0 = time.monotonic()
+    path = make_test_model(args.dir)
+    print(f"tiny random LTX-2 in {path} ({time.monotonic() - t0:.1f} s); LoRAs in {path / 'loras'}.\n"
+          "Its output is noise: it exists to test every stage without downloading weights.")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="render-backend", description="LTX-2 render backend for the Blender add-on")
+    ap.add_argument("--version", action="version", version=__version__)
+    ap.add_argument("-v", "--verbose", action="store_true")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="run the gRPC render service")
+    _add_engine_args(s)
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
+    s.add_argument("--port", type=int, default=50051)
+    s.add_argument("--data-dir", help="job store (default $LTX_RENDER_DATA or ~/.local/share/ltx-render)")
+    s.add_argument("--token-file", help="bearer token file (or set LTX_RENDER_TOKEN)")
+    s.add_argument("--tls-cert", help="PEM certificate chain")
+    s.add_argument("--tls-key", help="PEM private key")
+    s.add_argument("--max-upload-mib", type=float, default=1024, help="largest shot upload (default 1024 MiB)")
+    s.add_argument("--retention-days", type=float, default=14, help="delete finished jobs after N days")
+    s.add_argument("--retention-gb", type=float, default=50, help="keep finished jobs' files under N GB")
+    s.add_argument("--heartbeat", type=float, default=10, help="WatchJob heartbeat seconds (<= 15)")
+    s.set_defaults(func=cmd_serve)
+
+    r = sub.add_parser("render", help="render a shot bundle folder offline (no server)")
+    r.add_argument("bundle", help="shot bundle folder (with shot.json)")
+    r.add_argument("--out", required=True, help="output folder for mp4, wav, json")
+    _add_engine_args(r)
+    r.set_defaults(func=cmd_render)
+
+    t = sub.add_parser("make-test-model", help="write the tiny random LTX-2 (+ LoRAs) used by tests and the demo")
+    t.add_argument("dir")
+    t.set_defaults(func=cmd_make_test_model)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose or args.command == "serve" else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if getattr(args, "heartbeat", 10) > 15 or getattr(args, "heartbeat", 10) <= 0:
+        raise SystemExit("--heartbeat must be in (0, 15] seconds (the protocol promises one at least every 15 s)")
+    try:
+        return args.func(args)
+    except ValueError as e:  # bad flag combinations (e.g. --tls-cert without --tls-key)
+        raise SystemExit(f"error: {e}") from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""The LoRA registry: which LoRA files the server has, what kind each is, and a shape check.
+
+Kinds, in the user's words:
+- "control": an IC-LoRA that reads the control canvas as a reference (parallel canvas);
+- "camera_preset": a plain LoRA for one camera move (the published dolly/jib/static files);
+- "camera_trajectory": an IC-LoRA that reads the camera trajectory canvas as a reference;
+- "style": any other plain LoRA.
+
+The kind comes from the file's safetensors metadata (`ltx_blender_kind`, `camera_move`,
+`reference_downscale_factor`) and, for published files without our keys, from the file name
+("...camera-control-dolly-in..." -> camera preset dolly_in).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .request import LoraMismatch
+
+KINDS = ("control", "camera_preset", "camera_trajectory", "style")
+CAMERA_MOVES = ("dolly_in", "dolly_out", "dolly_left", "dolly_right", "jib_up", "jib_down", "static")
+# Key prefixes of the two formats the diffusers loader reads (Lightricks/ComfyUI, diffusers/peft).
+_KEY_PREFIXES = ("diffusion_model.", "transformer.")
+
+
+@dataclass
+class LoraInfo:
+    """One installed LoRA file. reference_downscale_factor is None for plain LoRAs."""
+
+    name: str
+    path: str
+    kind: str
+    reference_downscale_factor: int | None
+    camera_move: str | None
+    sha256: str
+    rank: int
+    metadata: dict = field(default_factory=dict)
+
+    def public(self) -> dict:
+        """What GetCapabilities and RenderResult.info show (no path, no raw metadata)."""
+        d = asdict(self)
+        d.pop("path")
+        d.pop("metadata")
+        return d
+
+
+def find_loras(folder: str | Path) -> dict[str, str]:
+    """name -> path for every *.safetensors in `folder` (the name is the file stem)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return {}
+    return {p.stem: str(p) for p in sorted(folder.glob("*.safetensors"))}
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        return dict(f.metadata() or {})
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def camera_move_from_name(name: str) -> str | None:
+    """'ltx-2-19b-lora-camera-control-dolly-in' -> 'dolly_in'; None when no move is named."""
+    flat = re.sub(r"[^a-z]+", "_", name.lower())
+    for move in CAMERA_MOVES:
+        if re.search(rf"(^|_){move}(_|$)", flat):
+            return move
+    return None
+
+
+def infer_kind(name: str, metadata: dict[str, str]) -> tuple[str, int | None, str | None]:
+    """(kind, reference_downscale_factor, camera_move) from metadata, then the file name."""
+    factor = _parse_factor(name, metadata.get("reference_downscale_factor"))
+    move = metadata.get("camera_move") or None
+    kind = metadata.get("ltx_blender_kind")
+    if kind is not None and kind not in KINDS:
+        raise LoraMismatch(f"LoRA {name!r}: metadata ltx_blender_kind={kind!r} is not one of {', '.join(KINDS)}")
+    lowered = name.lower()
+    if kind is None:
+        if factor is not None:
+            # An IC-LoRA: a camera one reads the trajectory canvas, any other the control canvas.
+            kind = "camera_trajectory" if ("trajectory" in lowered or "camera" in lowered) else "control"
+        elif "camera" in lowered and camera_move_from_name(name):
+            kind = "camera_preset"
+        else:
+            kind = "style"
+    if kind == "camera_preset":
+        move = move or camera_move_from_name(name)
+        if move not in CAMERA_MOVES:
+            raise LoraMismatch(f"camera preset LoRA {name!r} names no known move (got {move!r}); "
+                               f"expected one of {', '.join(CAMERA_MOVES)} in its metadata or file name")
+    if kind in ("control", "camera_trajectory") and factor is None:
+        factor = 1  # an IC-LoRA without the key was trained at full reference size
+    return kind, factor, move
+
+
+def _parse_factor(name: str, raw: str | None) -> int | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        factor = int(float(raw))
+    except ValueError:
+        raise LoraMismatch(f"LoRA {name!r}: reference_downscale_factor={raw!r} is not a number") from None
+    if factor < 1 or float(raw) != factor:
+        raise LoraMismatch(f"LoRA {name!r}: reference_downscale_factor must be a positive integer (got {raw})")
+    return factor
+
+
+def inspect_lora(name: str, path: str | Path) -> LoraInfo:
+    """Read a LoRA file's metadata, kind, rank and sha256 (no tensors are kept)."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise LoraMismatch(f"LoRA {name!r}: file not found: {path}")
+    with safe_open(str(path), framework="pt") as f:
+        metadata = dict(f.metadata() or {})
+        rank = 0
+        for key in f.keys():
+            if key.endswith("lora_A.weight") or key.endswith("lora_down.weight"):
+                rank = int(f.get_slice(key).get_shape()[0])
+                break
+    if rank == 0:
+        raise LoraMismatch(f"LoRA {name!r} ({path.name}) has no lora_A/lora_down weights: not a LoRA file")
+    kind, factor, move = infer_kind(name, metadata)
+    return LoraInfo(name=name, path=str(path), kind=kind, reference_downscale_factor=factor,
+                    camera_move=move, sha256=file_sha256(path), rank=rank, metadata=metadata)
+
+
+def check_lora_shapes(info: LoraInfo, transformer, base_name: str) -> None:
+    """Refuse a LoRA trained for another base model, naming both shapes.
+
+    For every `<module>.lora_A/B.weight` whose module exists in `transformer` under the same
+    path, A must be (rank, in_features) and B (out_features, rank). Keys the diffusers loader
+    renames (Lightricks audio/cross-attention names) are left to the loader.
+    """
+    from safetensors import safe_open
+
+    modules = dict(transformer.named_modules())
+    with safe_open(info.path, framework="pt") as f:
+        for key in f.keys():
+            if not (key.endswith(".lora_A.weight") or key.endswith(".lora_B.weight")):
+                continue
+            module_path, which = key.rsplit(".", 2)[0], key.rsplit(".", 2)[1]
+            for prefix in _KEY_PREFIXES:
+                if module_path.startswith(prefix):
+                    module_path = module_path[len(prefix):]
+                    break
+            module = modules.get(module_path)
+            if module is None or not hasattr(module, "in_features"):
+                continue
+            shape = tuple(f.get_slice(key).get_shape())
+            if which == "lora_A":
+                expected, got, what = module.in_features, shape[1], "input"
+            else:
+                expected, got, what = module.out_features, shape[0], "output"
+            if got != expected:
+                base_shape = (module.out_features, module.in_features)
+                raise LoraMismatch(
+                    f"LoRA {info.name!r} does not fit base model {base_name!r}: {key} has shape {shape} "
+                    f"({what} width {got}) but the model's {module_path} weight is {base_shape} "
+                    f"({what} width {expected}); use a LoRA trained for this base model"
+                )

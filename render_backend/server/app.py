@@ -1,0 +1,166 @@
+"""Building and running the gRPC server: RenderService, health, reflection, auth, TLS.
+
+The port opens first (health NOT_SERVING), the weights load in a background thread, then
+health turns SERVING and the queue starts. `RenderServer` runs in the caller's asyncio loop
+(`render-backend serve`); `BackgroundServer` runs one in its own thread (tests, demo, bench).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import traceback
+from pathlib import Path
+from typing import Optional
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+
+from ..proto import render_pb2 as pb
+from ..proto import render_pb2_grpc as pb_grpc
+from .auth import BearerAuth
+from .config import ServerConfig
+from .queue import JobBoard, JobRunner
+from .service import RenderService
+from .store import JobStore
+
+log = logging.getLogger("render_backend.server")
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["RenderService"].full_name
+
+
+def security_warnings(config: ServerConfig) -> list[str]:
+    """Loud warnings for a server reachable from other machines without TLS or a token."""
+    if config.loopback:
+        return []
+    out = []
+    if not config.tls:
+        out.append(f"WARNING: listening on {config.host} WITHOUT TLS: prompts, frames and results travel "
+                   "in clear text; pass --tls-cert/--tls-key or bind 127.0.0.1 and use an SSH tunnel")
+    if not config.token:
+        out.append(f"WARNING: listening on {config.host} WITHOUT A TOKEN: anyone who can reach this port "
+                   "can use the GPU; pass --token-file or set LTX_RENDER_TOKEN")
+    return out
+
+
+class RenderServer:
+    def __init__(self, engine, config: ServerConfig):
+        self.engine = engine
+        self.config = config
+        self.port: Optional[int] = None
+        self.load_error: Optional[str] = None
+        self._server: Optional[grpc.aio.Server] = None
+
+    async def start(self) -> int:
+        """Open the port, start loading the model; returns the bound port."""
+        cfg = self.config
+        loop = asyncio.get_running_loop()
+        self.store = JobStore(cfg.data_dir)
+        for job_id, state in self.store.recover(cfg.max_attempts):
+            log.warning("job %s was interrupted by a restart -> %s", job_id, pb.JobState.Name(state))
+        self.store.enforce_retention(cfg.retention_days, cfg.retention_bytes)
+        self.board = JobBoard(loop)
+        self.runner = JobRunner(self.store, self.engine, self.board, model_info=self._model_info,
+                                on_finished=self._after_job)
+        interceptors = [BearerAuth(cfg.token)] if cfg.token else []
+        opts = [("grpc.max_receive_message_length", cfg.max_message_bytes),
+                ("grpc.so_reuseport", 0)]
+        self._server = grpc.aio.server(interceptors=interceptors, options=opts)
+        self.service = RenderService(cfg, self.engine, self.store, self.runner, self.board,
+                                     lambda: self.load_error)
+        pb_grpc.add_RenderServiceServicer_to_server(self.service, self._server)
+        self.health = health_aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
+        reflection.enable_server_reflection([SERVICE_NAME, "grpc.health.v1.Health", reflection.SERVICE_NAME],
+                                            self._server)
+        await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        address = f"{cfg.host}:{cfg.port}"
+        if cfg.tls:
+            creds = grpc.ssl_server_credentials([(Path(cfg.tls_key).read_bytes(), Path(cfg.tls_cert).read_bytes())])
+            self.port = self._server.add_secure_port(address, creds)
+        else:
+            self.port = self._server.add_insecure_port(address)
+        if not self.port:
+            raise SystemExit(f"could not listen on {address} (port in use?); pick another --port")
+        for w in security_warnings(cfg):
+            log.warning(w)
+        await self._server.start()
+        self.runner.start()
+        threading.Thread(target=self._load, args=(loop,), name="model-load", daemon=True).start()
+        return self.port
+
+    async def _set_health(self, status) -> None:
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, status)
+
+    def _load(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            if not getattr(self.engine, "loaded", False):
+                self.engine.load()
+        except Exception as e:  # noqa: BLE001 - reported through GetCapabilities, server stays up
+            log.error("model failed to load:\n%s", traceback.format_exc())
+            self.load_error = f"{type(e).__name__}: {e}"
+            return
+        asyncio.run_coroutine_threadsafe(self._on_loaded(), loop)
+
+    async def _on_loaded(self) -> None:
+        await self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        self.runner.engine_ready.set()
+        self.board.changed()
+        log.info("model loaded; serving")
+
+    def _model_info(self) -> dict:
+        caps = self.engine.capabilities()
+        return {k: caps.get(k) for k in ("model_id", "model_variant", "variant", "device") if k in caps}
+
+    def _after_job(self) -> None:
+        self.store.enforce_retention(self.config.retention_days, self.config.retention_bytes)
+
+    async def stop(self, grace: float = 1.0) -> None:
+        """Stop accepting RPCs; a running job stops at its next step and is re-queued."""
+        if self._server is None:
+            return
+        await self.health.enter_graceful_shutdown()
+        await self.runner.stop()
+        await self._server.stop(grace)
+        self.store.close()
+        self._server = None
+
+    async def wait_for_termination(self) -> None:
+        await self._server.wait_for_termination()
+
+
+class BackgroundServer:
+    """A RenderServer in its own thread + event loop: `with BackgroundServer(engine, cfg) as s: s.port`."""
+
+    def __init__(self, engine, config: ServerConfig):
+        self.server = RenderServer(engine, config)
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="grpc-server", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def address(self) -> str:
+        return f"{self.server.config.host}:{self.port}"
+
+    def start(self) -> BackgroundServer:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(30)
+        return self
+
+    def stop(self, grace: float = 1.0) -> None:
+        if self._thread.is_alive():
+            asyncio.run_coroutine_threadsafe(self.server.stop(grace), self.loop).result(60)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(10)
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,258 @@
+"""The render queue: one job at a time on the engine, in a worker thread; live progress; cancel.
+
+The asyncio side (service, watchers) and the worker thread meet in `JobBoard`: the worker
+writes progress and calls `changed()` (thread-safe); watchers `await board.wait_change()`.
+The SQLite store stays the source of truth for states; the board holds only what changes
+every step (stage, step, timings for the ETA).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Optional
+
+from google.protobuf.json_format import MessageToDict
+
+from .. import __version__, media
+from ..engine.request import Cancelled, EngineError, RenderResult
+from ..proto import render_pb2 as pb
+from .store import CANCELLED, DONE, ENCODING, FAILED, QUEUED, RUNNING, JobRecord, JobStore
+from .upload import load_frames
+from .validation import ShotError, build_request
+
+log = logging.getLogger("render_backend.server")
+
+# Share of the whole job (0..1) reached when a stage starts; denoising fills the gap linearly.
+_STAGE_PROGRESS = {"text encoding": 0.02, "denoising": 0.05, "decoding": 0.90, "encoding": 0.95}
+
+
+@dataclass
+class LiveProgress:
+    stage: str = "starting"
+    step: int = 0
+    total: int = 0
+    step_started: float = 0.0
+    step_seconds: list[float] = field(default_factory=list)  # duration of each finished step
+    started: float = field(default_factory=time.monotonic)
+
+    def fraction(self) -> float:
+        base = _STAGE_PROGRESS.get(self.stage, 0.0)
+        if self.stage == "denoising" and self.total:
+            return base + (_STAGE_PROGRESS["decoding"] - base) * self.step / self.total
+        return base
+
+
+class JobBoard:
+    """Live progress per running job + a change signal for watchers (asyncio side)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.live: dict[str, LiveProgress] = {}
+        self._event = asyncio.Event()
+        # Rolling estimates (seconds) for ETAs: the last job's post-denoise time and whole-job time.
+        self.after_denoise_s: Optional[float] = None
+        self.job_seconds: Optional[float] = None
+
+    def changed(self) -> None:
+        """Thread-safe: wake every watcher."""
+        self.loop.call_soon_threadsafe(self._bump)
+
+    def _bump(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+    def mark(self) -> asyncio.Event:
+        """Take this before reading state, then `wait_change(..., mark)`: no change is missed."""
+        return self._event
+
+    async def wait_change(self, timeout: float, mark: Optional[asyncio.Event] = None) -> bool:
+        """Wait until something changes (True) or `timeout` seconds pass (False)."""
+        try:
+            await asyncio.wait_for((mark or self._event).wait(), max(0.0, timeout))
+            return True
+        except TimeoutError:
+            return False
+
+    def eta(self, job_id: str) -> float:
+        """Seconds until the running job is done (mean step time x steps left + decode estimate); -1 unknown."""
+        p = self.live.get(job_id)
+        if p is None:
+            return -1.0
+        after = self.after_denoise_s or 0.0
+        if p.stage == "denoising" and p.step_seconds and p.total:
+            mean = sum(p.step_seconds) / len(p.step_seconds)
+            return mean * (p.total - p.step) + after
+        if p.stage in ("decoding", "encoding") and self.after_denoise_s is not None:
+            return max(0.0, after - (time.monotonic() - p.step_started))
+        return -1.0
+
+
+class JobRunner:
+    """Runs queued jobs one at a time. `engine` has .render(req, progress, should_cancel)."""
+
+    def __init__(self, store: JobStore, engine, board: JobBoard, *, model_info: Callable[[], dict],
+                 on_finished: Callable[[], None] = lambda: None):
+        self.store = store
+        self.engine = engine
+        self.board = board
+        self.model_info = model_info
+        self.on_finished = on_finished
+        self.engine_ready = asyncio.Event()
+        self.running_job: Optional[str] = None
+        self._cancel_flags: dict[str, threading.Event] = {}
+        self._wake = asyncio.Event()
+        self._stopping = threading.Event()
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
+        self._task: Optional[asyncio.Task] = None
+
+    # ------------------------------------------------------------ asyncio side
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._dispatch())
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop after the current step; the interrupted job goes back to QUEUED for the next start."""
+        self._stopping.set()
+        self._wake.set()
+        if self._task:
+            await asyncio.gather(self._task, return_exceptions=True)
+        self._executor.shutdown(wait=False)
+
+    async def _dispatch(self) -> None:
+        await self.engine_ready.wait()
+        loop = asyncio.get_running_loop()
+        while not self._stopping.is_set():
+            queued = self.store.queued()
+            if not queued:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), 1.0)
+                except TimeoutError:
+                    pass
+                continue
+            job_id = queued[0]
+            self._cancel_flags[job_id] = threading.Event()
+            if not self.store.transition(job_id, RUNNING, "running", only_from=(QUEUED,)):
+                continue  # cancelled between listing and starting
+            self.running_job = job_id
+            self.board.live[job_id] = LiveProgress(step_started=time.monotonic())
+            self.board.changed()
+            try:
+                await loop.run_in_executor(self._executor, self._execute, job_id)
+            finally:
+                self.running_job = None
+                self.board.live.pop(job_id, None)
+                self._cancel_flags.pop(job_id, None)
+                self.board.changed()
+                self.on_finished()
+
+    async def cancel(self, job_id: str, wait_s: float) -> int:
+        """Cancel a job: QUEUED -> CANCELLED now; RUNNING -> the engine stops at its next step
+        (waits up to wait_s for that). Returns the state afterwards."""
+        if self.store.transition(job_id, CANCELLED, "cancelled by a client", only_from=(QUEUED,)):
+            self.board.changed()
+            return CANCELLED
+        flag = self._cancel_flags.get(job_id)
+        if flag is not None:
+            flag.set()
+            deadline = time.monotonic() + wait_s
+            while self.running_job == job_id and time.monotonic() < deadline:
+                await self.board.wait_change(0.05)
+        job = self.store.get(job_id)
+        return job.state if job else CANCELLED
+
+    def queue_position(self, job_id: str) -> int:
+        """1 = next to run; 0 when not queued."""
+        queued = self.store.queued()
+        return queued.index(job_id) + 1 if job_id in queued else 0
+
+    # ------------------------------------------------------------ worker thread
+    def _execute(self, job_id: str) -> None:
+        job = self.store.get(job_id)
+        live = self.board.live[job_id]
+        flag = self._cancel_flags[job_id]
+        t0 = time.monotonic()
+
+        def progress(stage: str, step: int, total: int) -> None:
+            now = time.monotonic()
+            if stage == "denoising" and live.stage == "denoising" and step > live.step:
+                live.step_seconds.append((now - live.step_started) / (step - live.step))
+            if stage != live.stage or step != live.step:
+                live.step_started = now
+            live.stage, live.step, live.total = stage, step, total
+            self.board.changed()
+
+        try:
+            m = job.manifest
+            inputs = self.store.inputs_dir(job_id)
+            req = build_request(m, load_frames(inputs, "control", m.num_control_frames),
+                                load_frames(inputs, "mask", m.num_control_frames if m.has_mask else 0))
+            result = self.engine.render(req, progress=progress,
+                                        should_cancel=lambda: flag.is_set() or self._stopping.is_set())
+            denoise_end = time.monotonic()
+            camera_move = _camera_move(result.info)
+            self.store.transition(job_id, ENCODING, "encoding mp4 + wav", only_from=(RUNNING,),
+                                  camera_move=camera_move)
+            progress("encoding", 0, 0)
+            artifacts = self._write_outputs(job, result, timings={"render_s": denoise_end - t0})
+            self.store.transition(job_id, DONE, "done", artifacts=artifacts, only_from=(ENCODING,))
+            self.board.after_denoise_s = time.monotonic() - denoise_end
+            self.board.job_seconds = time.monotonic() - t0
+        except Cancelled:
+            if flag.is_set():
+                self.store.transition(job_id, CANCELLED, "cancelled by a client")
+            else:  # server shutting down: run it again after the restart
+                self.store.transition(job_id, QUEUED, "interrupted by a server shutdown; re-queued")
+        except (EngineError, ShotError) as e:
+            log.warning("job %s failed: %s: %s", job_id, e.code, e)
+            self.store.transition(job_id, FAILED, str(e), error_code=e.code)
+        except Exception as e:  # noqa: BLE001 - a bug must fail the job, never the server
+            log.error("job %s crashed:\n%s", job_id, traceback.format_exc())
+            self.store.transition(job_id, FAILED, f"internal error: {type(e).__name__}: {e}",
+                                  error_code="INTERNAL")
+        self.board.changed()
+
+    def _write_outputs(self, job: JobRecord, result: RenderResult, timings: dict) -> list[dict]:
+        m = job.manifest
+        sidecar = result_sidecar(m, result, model=self.model_info(), timings=timings,
+                                 job_id=job.job_id, request_id=job.request_id)
+        files = media.write_result(self.store.outputs_dir(job.job_id), media.file_stem(m.shot_name),
+                                   result.video, result.fps, result.audio if m.audio else None,
+                                   result.audio_sample_rate, sidecar)
+        return [{"kind": _ARTIFACT_KINDS[f["kind"]], "filename": f["filename"], "size": f["size"],
+                 "sha256": f["sha256"]} for f in files]
+
+
+_ARTIFACT_KINDS = {"mp4": pb.ARTIFACT_KIND_VIDEO_MP4, "wav": pb.ARTIFACT_KIND_AUDIO_WAV,
+                   "json": pb.ARTIFACT_KIND_SIDECAR_JSON}
+
+
+def result_sidecar(m: pb.ShotManifest, result: RenderResult, *, model: dict, timings: dict,
+                   job_id: str = "", request_id: str = "") -> dict:
+    """Everything needed to reproduce a take: the manifest as sent, the engine's settings
+    (seed, steps, LoRAs + sha256, camera classification), model, server version, timings."""
+    return {
+        "schema": "ltx-render-result/1", "server_version": __version__, "job_id": job_id,
+        "request_id": request_id, "shot_name": m.shot_name, "frame_start": m.frame_start,
+        "fps": result.fps, "frames": int(len(result.video)), "width": int(result.video.shape[2]),
+        "height": int(result.video.shape[1]), "audio_sample_rate": result.audio_sample_rate,
+        "model": model, "manifest": MessageToDict(m, preserving_proto_field_name=True),
+        "engine": result.info, "camera": result.info.get("camera"),
+        "timings": {k: round(v, 4) for k, v in timings.items()},
+    }
+
+
+def _camera_move(info: dict) -> str:
+    cam = info.get("camera") if isinstance(info, dict) else None
+    if isinstance(cam, dict):
+        return str(cam.get("move") or cam.get("classification") or "")
+    return str(cam or "")

@@ -1,0 +1,152 @@
+"""A dolly-zoom shot exported end to end: in process and through the `export` CLI on a saved .blend."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+bpy = pytest.importorskip("bpy")
+
+from blender_addon.core.bundle import read_bundle  # noqa: E402
+from blender_addon.gather.export import STRENGTH_PROPERTY, export_shot  # noqa: E402
+
+from . import scenes  # noqa: E402
+
+pytestmark = pytest.mark.blender
+
+W, H = 192, 128
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _build_dolly_zoom():
+    """A 1 m wide card at the origin, a wall behind it; the camera pulls back from 4 m to 8 m while
+    the lens grows from 25 mm to 50 mm (lens / distance constant)."""
+    sc = scenes.empty_scene(W, H)
+    subject = scenes.collection(sc, "Subject")
+    scenes.plane(subject, "Card", 1.0, 1.4, location=(0, 0, 1.0), rotation=(math.pi / 2, 0, 0))
+    backdrop = scenes.collection(sc, "Backdrop")
+    scenes.plane(backdrop, "Wall", 30, 10, location=(0, 4, 1.0), rotation=(math.pi / 2, 0, 0))
+    cam = scenes.looking_along_y(sc, distance=4.0, lens=25.0)
+    cam.data.clip_start, cam.data.clip_end = 0.5, 60.0
+    for frame in range(1, 10):
+        d = 4.0 + 4.0 * (frame - 1) / 8
+        cam.location.y = -d
+        cam.data.lens = 25.0 * d / 4.0
+        cam.keyframe_insert("location", frame=frame)
+        cam.data.keyframe_insert("lens", frame=frame)
+    # A keyframed control-strength curve (the custom property fallback of scene.ltx_render).
+    for frame, value in ((1, 0.2), (9, 1.0)):
+        sc[STRENGTH_PROPERTY] = value
+        sc.keyframe_insert(f'["{STRENGTH_PROPERTY}"]', frame=frame)
+    sc.frame_set(1)
+    return sc
+
+
+@pytest.fixture(scope="module")
+def dolly(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dolly")
+    sc = _build_dolly_zoom()
+    blend = root / "dolly.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+    out = export_shot(bpy.context.scene, root / "bundle", frame_start=1, frame_end=9, targets=["Subject"],
+                      armatures=[], width=W, height=H, prompt="a card", seed=7, strength=0.9, engine="cycles")
+    return blend, read_bundle(out), sc
+
+
+def test_dolly_zoom_keeps_subject_width(dolly):
+    _, b, _ = dolly
+    widths = []
+    for i in range(len(b)):
+        cols = np.flatnonzero(b.mask(i).any(axis=0))
+        widths.append(cols[-1] - cols[0] + 1)
+    assert widths[0] == pytest.approx(1.0 * (25 / 36 * W) / 4.0, abs=1.0)  # fx * 1 m / 4 m
+    assert max(widths) - min(widths) <= 1, widths
+
+
+def test_camera_track_follows_the_dolly(dolly):
+    _, b, _ = dolly
+    lens = [f["lens_mm"] for f in b.frames]
+    fx = [f["intrinsics"]["fx"] for f in b.frames]
+    assert lens[0] == pytest.approx(25.0) and lens[-1] == pytest.approx(50.0)
+    np.testing.assert_allclose(np.array(fx) / np.array(lens), W / 36.0)
+    # Camera centre = -R^T t; it moves from y=-4 to y=-8.
+    centres = [-np.array(f["world_to_camera"])[:3, :3].T @ np.array(f["world_to_camera"])[:3, 3] for f in b.frames]
+    assert centres[0] == pytest.approx([0, -4, 1], abs=1e-5) and centres[-1] == pytest.approx([0, -8, 1], abs=1e-5)
+    assert b.frames[0]["sensor_fit"] == "AUTO" and (b.frames[0]["clip_start"], b.frames[0]["clip_end"]) == (0.5, 60.0)
+
+
+def test_depth_range_and_canvas_encode_the_card(dolly):
+    _, b, _ = dolly
+    near, far = b.manifest["depth_range"]["near"], b.manifest["depth_range"]["far"]
+    # One range for the whole shot, spanning the card at 4 m (frame 1) and at 8 m (frame 9);
+    # the padding policy is core.depth's, so only bracket it here.
+    assert 3.5 < near < 4.0 and 8.0 < far < 12.0
+    v = lambda z: (1 / z - 1 / far) / (1 / near - 1 / far)  # noqa: E731
+    first, last = b.control(0), b.control(8)
+    assert first[b.mask(0)].min() == first[b.mask(0)].max() == round(255 * v(4.0))
+    assert last[b.mask(8)].max() == round(255 * v(8.0))
+    assert first[~b.mask(0)].max() == 0  # the wall is not a target: black
+
+
+def test_strength_curve_is_read_per_frame(dolly):
+    _, b, _ = dolly
+    s = b.manifest["strength"]
+    assert s["global"] == 0.9 and s["background"] is None
+    assert s["per_frame"][0] == pytest.approx(0.2) and s["per_frame"][-1] == pytest.approx(1.0)
+    assert np.all(np.diff(s["per_frame"]) > 0)
+    assert [f["strength"] for f in b.frames] == s["per_frame"]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, "-m", "blender_addon.cli", "export", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=240)
+
+
+def test_cli_export_of_a_saved_blend_is_a_readable_bundle(dolly, tmp_path):
+    blend, _, _ = dolly
+    # 10 frames and 200x128 are snapped (to 9 and 192x128) with the reason printed.
+    run = _cli(str(blend), "--out", str(tmp_path / "b"), "--frames", "1-10", "--targets", "Subject",
+               "--width", "200", "--height", "128", "--control-factor", "2", "--prompt", "a card on a wall", "--engine", "cycles")
+    assert run.returncode == 0, run.stderr
+    assert "frames must be 8k+1 (got 10)" in run.stdout and "using 192x128" in run.stdout
+    b = read_bundle(tmp_path / "b")
+    assert (b.manifest["frame_start"], b.manifest["frame_end"]) == (1, 9)
+    assert (b.manifest["control_width"], b.manifest["control_height"]) == (96, 64)
+    assert b.manifest["prompt"] == "a card on a wall" and b.manifest["targets"] == ["Subject"]
+    assert b.control(0).shape == (64, 96, 3) and b.mask(0).sum() > 50
+
+
+def test_cli_unknown_target_lists_the_scene(dolly, tmp_path):
+    blend, _, _ = dolly
+    run = _cli(str(blend), "--out", str(tmp_path / "b"), "--targets", "Hero")
+    assert run.returncode == 2
+    assert "unknown target(s) 'Hero'" in run.stderr and "collections: Backdrop, Subject" in run.stderr
+    assert not (tmp_path / "b" / "shot.json").exists()
+
+
+def test_exporting_a_scene_that_is_not_the_active_one_animates_it(dolly, tmp_path):
+    _, _, _ = dolly
+    active = bpy.context.scene
+    other = bpy.data.scenes.new("Alternate")
+    for coll in ("Subject", "Backdrop"):
+        other.collection.children.link(bpy.data.collections[coll])
+    other.collection.objects.link(active.camera)
+    other.camera = active.camera
+    other.render.resolution_x, other.render.resolution_y = W, H
+    active.frame_set(3)
+    out = export_shot(other, tmp_path / "alt", frame_start=1, frame_end=9, targets=["Subject"], armatures=[],
+                      width=W, height=H, engine="cycles")
+    b = read_bundle(out)
+    assert [round(f["lens_mm"], 3) for f in b.frames] == [25.0 * (4 + k / 2) / 4 for k in range(9)]
+    assert b.manifest["scene"] == "Alternate"
+    assert bpy.context.scene == active and active.frame_current == 3
+    assert active.camera.data.lens == pytest.approx(25.0 * 5 / 4)  # shared camera back at frame 3
+    widths = [np.ptp(np.flatnonzero(b.mask(i).any(axis=0))) for i in range(9)]
+    assert max(widths) - min(widths) <= 1

@@ -1,0 +1,35 @@
+"""Engine test fixtures: the tiny LTX-2 written once per session, one loaded Engine shared by tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    from render_backend.engine.test_model import make_test_model
+
+    return make_test_model(tmp_path_factory.mktemp("engine") / "tiny-ltx2")
+
+
+@pytest.fixture(scope="session")
+def engine(tiny_model):
+    from render_backend.engine.engine import Engine
+
+    e = Engine(str(tiny_model), device="cpu")
+    e.load()
+    return e
+
+
+@pytest.fixture(scope="session")
+def canvas():
+    """A random control canvas factory: canvas(frames, height, width, seed) -> (F, H, W, 3) uint8."""
+
+    def make(frames=9, height=64, width=64, seed=0):
+        return np.random.default_rng(seed).integers(0, 256, (frames, height, width, 3), dtype=np.uint8)
+
+    return make

@@ -1,0 +1,167 @@
+"""Bad shots are refused over real gRPC with one status code per cause and a message saying what to change."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from render_backend.demo import png_bytes, synthetic_shot
+from render_backend.proto import render_pb2 as pb
+
+from .conftest import running_server
+
+
+def _shot(**kw):
+    return synthetic_shot(9, 64, 64, steps=1, **kw)
+
+
+def _refusal(client, manifest, controls, masks, messages=None):
+    with pytest.raises(grpc.RpcError) as err:
+        if messages is not None:
+            client.stub.SubmitShot(iter(messages), timeout=30)
+        else:
+            client.submit(manifest, controls, masks)
+    return err.value.code().name, err.value.details()
+
+
+def _set(path, value):
+    def apply(m):
+        *parents, leaf = path.split(".")
+        target = m
+        for p in parents:
+            target = getattr(target, p)
+        if isinstance(value, list):
+            del getattr(target, leaf)[:]
+            getattr(target, leaf).extend(value)
+        else:
+            setattr(target, leaf, value)
+    return apply
+
+
+def _bad_w2c(values):
+    def apply(m):
+        del m.camera.frames[3].world_to_camera[:]
+        m.camera.frames[3].world_to_camera.extend(values)
+    return apply
+
+
+SCALED = [2, 0, 0, 0, 0, 2, 0, 0, 0, 0, 2, 0, 0, 0, 0, 1]
+# (case id, manifest change, expected code, words the message must contain)
+MANIFEST_CASES = [
+    ("frames_not_8k1", _set("num_frames", 120), "INVALID_ARGUMENT", "frames must be 8k+1 (got 120); try 121 or 113"),
+    ("frames_too_many", _set("num_frames", 265), "INVALID_ARGUMENT", "at most 257"),
+    ("width_not_32", _set("width", 100), "INVALID_ARGUMENT", "width must be a multiple of 32 (got 100); try 96 or 128"),
+    ("height_too_big", _set("height", 4096), "INVALID_ARGUMENT", "height must be at most"),
+    ("fps_zero", _set("fps", 0.0), "INVALID_ARGUMENT", "fps must be between 0 and 240"),
+    ("fps_absurd", _set("fps", 10000.0), "INVALID_ARGUMENT", "(got 10000.0)"),
+    ("prompt_empty", _set("prompt", "   "), "INVALID_ARGUMENT", "prompt is empty; describe the shot"),
+    ("prompt_too_long", _set("prompt", "x" * 5000), "INVALID_ARGUMENT", "shorten it to at most 4000"),
+    ("steps_too_many", _set("num_inference_steps", 500), "INVALID_ARGUMENT", "num_inference_steps must be 1..200"),
+    ("guidance_below_one", _set("guidance_scale", 0.5), "INVALID_ARGUMENT", "guidance_scale must be between 1"),
+    ("strength_above_one", _set("control.strength", 1.5), "INVALID_ARGUMENT", "control.strength must be between 0 and 1"),
+    ("frame_strength_length", _set("control.frame_strength", [1.0] * 5), "INVALID_ARGUMENT",
+     "frame_strength has 5 values; it needs one per frame (9)"),
+    ("frame_strength_value", _set("control.frame_strength", [1.0] * 8 + [-0.2]), "INVALID_ARGUMENT",
+     "control.frame_strength[8] must be between 0 and 1"),
+    ("background_strength", _set("control.background_strength", 2.0), "INVALID_ARGUMENT",
+     "control.background_strength must be between 0 and 1"),
+    ("unknown_control_lora", _set("control.lora", "depth_v9"), "FAILED_PRECONDITION",
+     "control LoRA 'depth_v9' is not installed on this server; installed: control, control_peft"),
+    ("camera_preset_as_control", _set("control.lora", "camera_static"), "FAILED_PRECONDITION",
+     "is a camera_preset LoRA"),
+    ("unknown_camera_preset", lambda m: (_set("camera.mode", pb.CAMERA_MODE_PRESET)(m),
+                                         _set("camera.preset_lora", "crane_spin")(m)),
+     "FAILED_PRECONDITION", "camera preset LoRA 'crane_spin' is not installed"),
+    ("camera_mode_unknown", _set("camera.mode", 42), "INVALID_ARGUMENT", "camera.mode 42 is unknown"),
+    ("camera_frames_count", lambda m: m.camera.frames.pop(), "INVALID_ARGUMENT",
+     "camera track has 8 frames; it needs one per output frame (9)"),
+    ("w2c_not_16", _bad_w2c([1.0] * 12), "INVALID_ARGUMENT", "camera frame 3: world_to_camera needs 16 numbers"),
+    ("w2c_not_rigid", _bad_w2c(SCALED), "INVALID_ARGUMENT", "camera frame 3: world_to_camera is not a rigid"),
+    ("intrinsics_negative", lambda m: setattr(m.camera.frames[2], "fx", -5.0), "INVALID_ARGUMENT",
+     "camera frame 2: intrinsics must be positive"),
+    ("control_count", _set("num_control_frames", 5), "INVALID_ARGUMENT", "num_control_frames must equal num_frames (9)"),
+    ("reference_factor", _set("control.reference_downscale_factor", 3), "INVALID_ARGUMENT",
+     "reference_downscale_factor 3 does not divide the size 64x64; use one of [1, 2, 4, 8]"),
+    ("control_aspect", lambda m: (_set("control_width", 64)(m), _set("control_height", 32)(m)), "INVALID_ARGUMENT",
+     "must have the shot's aspect ratio"),
+    ("unknown_extra_lora", lambda m: m.extra_loras.add(name="film_grain", weight=0.5), "FAILED_PRECONDITION",
+     "extra LoRA 'film_grain' is not installed"),
+    ("lora_weight_negative", _set("control.lora_weight", -1.0), "INVALID_ARGUMENT", "control.lora_weight must be"),
+]
+
+
+@pytest.mark.parametrize("case, change, code, words", MANIFEST_CASES, ids=[c[0] for c in MANIFEST_CASES])
+def test_bad_manifest_is_refused_with_its_code_and_a_fix(served, case, change, code, words):
+    _, client = served
+    m, controls, masks = _shot()
+    change(m)
+    got_code, details = _refusal(client, m, controls, masks)
+    assert (got_code, words in details) == (code, True), details
+
+
+def test_mask_without_control_is_refused(served):
+    _, client = served
+    m, _, _ = _shot(control_lora="", with_mask=False)
+    m.has_mask = True
+    code, details = _refusal(client, m, [], [])
+    assert code == "INVALID_ARGUMENT" and "mask frames need control frames" in details
+
+
+def _frames(m, controls):
+    return [pb.SubmitShotRequest(frame=pb.FrameChunk(kind=pb.FRAME_KIND_CONTROL, index=i, data=png,
+                                                     end_of_frame=True)) for i, png in enumerate(controls)]
+
+
+def test_stream_errors_name_the_frame_and_the_fix(served):
+    _, client = served
+    m, controls, _ = _shot(with_mask=False)
+    head = pb.SubmitShotRequest(manifest=m)
+    frames = _frames(m, controls)
+    cases = [
+        ([], "no manifest was sent"),
+        ([frames[0], head], "a frame arrived before the manifest"),
+        ([head, head], "the manifest was sent twice"),
+        ([head, frames[1]], "control frame 1 arrived out of order; expected frame 0"),
+        ([head, *frames[:4]], "got 4 control frames but the manifest announces 9"),
+        ([head, pb.SubmitShotRequest(frame=pb.FrameChunk(kind=pb.FRAME_KIND_CONTROL, index=0,
+                                                          data=b"GIF89a....", end_of_frame=True))],
+         "control frame 0 is not a PNG"),
+        ([head, pb.SubmitShotRequest(frame=pb.FrameChunk(kind=pb.FRAME_KIND_CONTROL, index=0,
+                                                          data=controls[0][:60], end_of_frame=True))],
+         "control frame 0 does not decode as a PNG"),
+        ([head, pb.SubmitShotRequest(frame=pb.FrameChunk(kind=pb.FRAME_KIND_CONTROL, index=0,
+                                                          data=png_bytes(__import__("numpy").zeros((32, 32, 3), "uint8")),
+                                                          end_of_frame=True))],
+         "control frame 0 is 32x32 but the manifest says control_width x control_height = 64x64"),
+        ([head, pb.SubmitShotRequest(frame=pb.FrameChunk(kind=pb.FRAME_KIND_MASK, index=0, data=controls[0],
+                                                          end_of_frame=True))],
+         "mask frames were sent but manifest.has_mask is false"),
+        ([head, pb.SubmitShotRequest(frame=pb.FrameChunk(kind=pb.FRAME_KIND_CONTROL, index=0, offset=10,
+                                                          data=controls[0], end_of_frame=True))],
+         "chunk offset 10 but 0 bytes were received"),
+    ]
+    for messages, words in cases:
+        code, details = _refusal(client, None, None, None, messages=messages)
+        assert code == "INVALID_ARGUMENT" and words in details, (words, details)
+
+
+def test_reused_request_id_with_a_different_shot_is_already_exists(served):
+    _, client = served
+    m, controls, masks = _shot()
+    m.num_inference_steps = 1
+    first = client.submit(m, controls, masks)
+    again = client.submit(m, controls, masks)
+    assert (again.job_id, again.deduplicated, first.deduplicated) == (first.job_id, True, False)
+    m.prompt = "a different shot"
+    code, details = _refusal(client, m, controls, masks)
+    assert code == "ALREADY_EXISTS" and f"already used for a different shot (job {first.job_id})" in details
+    client.wait(first.job_id, timeout=60)
+
+
+def test_upload_over_the_limit_is_resource_exhausted(engine, tmp_path):
+    with running_server(engine, tmp_path, max_upload_bytes=2_000) as (_, client):
+        m, controls, masks = synthetic_shot(25, 64, 64, steps=1)
+        code, details = _refusal(client, m, controls, masks)
+        assert code == "RESOURCE_EXHAUSTED" and "larger than this server's limit" in details
+        assert list((tmp_path / "incoming").iterdir()) == []  # the partial upload was removed
+        assert client.list_jobs() == []
