@@ -55,7 +55,7 @@ def build_example_scene(frames: int = 25, width: int = 512, height: int = 320, f
     scene.collection.children.link(set_coll)
 
     _build_set(set_coll)
-    rig = _build_walker(actors, frames)
+    _build_walker(actors, frames)
     _build_dolly_zoom_camera(scene, frames)
     scene.frame_set(1)
     return scene

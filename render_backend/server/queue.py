@@ -124,6 +124,8 @@ class JobRunner:
         self._stopping.set()
         self._wake.set()
         if self._task:
+            if not self.engine_ready.is_set():
+                self._task.cancel()  # the model never loaded: nothing runs, don't wait for it
             await asyncio.gather(self._task, return_exceptions=True)
         self._executor.shutdown(wait=False)
 

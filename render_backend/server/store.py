@@ -243,7 +243,7 @@ class JobStore:
         with self._lock:
             rows = self._db.execute(
                 f"SELECT job_id, finished_ms FROM jobs WHERE state IN ({','.join('?' * len(TERMINAL))})"
-                " ORDER BY finished_ms", TERMINAL).fetchall()
+                " ORDER BY finished_ms, rowid", TERMINAL).fetchall()
         sizes = {job_id: _dir_bytes(self.job_dir(job_id)) for job_id, _ in rows}
         total = sum(sizes.values())
         for job_id, finished in rows:
