@@ -1,10 +1,13 @@
 """Export speed: seconds per frame at 768x512 for the default path (control canvas at full size)
-vs. rendering the control at the reference resolution a control LoRA consumes (factor 2 and 4),
-for Cycles (CPU, everywhere) and Workbench (when OpenGL/EGL works here).
+vs. rendering the control at the reference resolution the control LoRA consumes (its
+`reference_downscale_factor`, read from the LoRA file's safetensors metadata), for Cycles (CPU,
+everywhere) and Workbench (when OpenGL/EGL works here).
 
 Run: .venv/bin/python bench/export.py [--frames 9] [--width 768 --height 512] [--engines cycles,workbench]
-Uses the example shot (walker + dolly zoom). A 9-frame warm-up export at factor 4 runs first so
-the first measured row does not pay for kernel/shader compilation.
+     [--lora FILE.safetensors] [--factors 2,4]
+Without --lora the tiny test model's control LoRA is used (built into .cache/test-model if missing).
+Uses the example shot (walker + dolly zoom). A 9-frame warm-up export at the largest factor runs
+first so the first measured row does not pay for kernel/shader compilation.
 """
 
 from __future__ import annotations
@@ -15,7 +18,26 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def lora_reference_factor(path: Path) -> int:
+    """`reference_downscale_factor` from an IC-LoRA's safetensors metadata (1 when absent)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as f:
+        raw = (f.metadata() or {}).get("reference_downscale_factor", "1")
+    factor = int(raw)
+    if factor < 1:
+        raise ValueError(f"{path.name}: reference_downscale_factor must be >= 1 (got {raw})")
+    return factor
+
+
+def default_control_lora() -> Path:
+    from render_backend.engine.test_model import make_test_model
+
+    return make_test_model(REPO / ".cache" / "test-model") / "loras" / "control.safetensors"
 
 
 def main() -> int:
@@ -23,9 +45,14 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=9, help="8k+1 frames per export (default 9)")
     parser.add_argument("--width", type=int, default=768)
     parser.add_argument("--height", type=int, default=512)
-    parser.add_argument("--factors", default="1,2,4")
+    parser.add_argument("--lora", type=Path, default=None, help="control LoRA (default: the test model's)")
+    parser.add_argument("--factors", default="2,4", help="extra factors to compare (besides 1 and the LoRA's)")
     parser.add_argument("--engines", default="cycles,workbench")
     args = parser.parse_args()
+
+    lora = args.lora or default_control_lora()
+    lora_factor = lora_reference_factor(lora)
+    factors = sorted({1, lora_factor, *(int(f) for f in args.factors.split(",") if f.strip())})
 
     from blender_addon.example_scene import build_example_scene
     from blender_addon.gather.export import STAGE_RENDER, iter_export_shot
@@ -48,17 +75,22 @@ def main() -> int:
             return (render_done - t0) / args.frames, (time.perf_counter() - t0) / args.frames
 
         for engine in engines:
-            export(engine, 4)  # warm-up
-            for factor in (int(f) for f in args.factors.split(",")):
+            export(engine, max(factors))  # warm-up
+            for factor in factors:
                 rows.append((engine, factor, args.width // factor, args.height // factor, *export(engine, factor)))
 
-    base = rows[0][5]
-    print(f"\nexport of {args.frames} frames at {args.width}x{args.height}, seconds per frame "
-          f"(render = depth+mask+camera+pose pass; total adds canvases and PNGs):")
+    print(f"\ncontrol LoRA {lora.name}: reference_downscale_factor {lora_factor} (from its safetensors metadata)")
+    if not rows:
+        print(f"no export ran: none of the engines {args.engines!r} is usable here; try --engines cycles")
+        return 1
+    base = {engine: spf for engine, factor, _, _, _, spf in rows if factor == 1}
+    print(f"export of {args.frames} frames at {args.width}x{args.height}, seconds per frame "
+          f"(render = depth+mask+camera+pose pass; total adds canvases and PNGs; speed-up vs factor 1):")
     print(f"{'engine':>9} {'factor':>6} {'control':>9} {'render s/f':>11} {'total s/f':>10} {'speed-up':>9}")
     for engine, factor, cw, ch, render_spf, total_spf in rows:
+        mark = "  <- control LoRA" if factor == lora_factor else ""
         print(f"{engine:>9} {factor:>6} {f'{cw}x{ch}':>9} {render_spf:>11.3f} {total_spf:>10.3f} "
-              f"{base / total_spf:>8.2f}x")
+              f"{base[engine] / total_spf:>8.2f}x{mark}")
     if "workbench" in args.engines and "workbench" not in engines:
         print("(workbench skipped: no OpenGL/EGL context here)")
     return 0

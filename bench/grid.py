@@ -7,7 +7,7 @@ Each row: 1 warm-up render, then the median of --repeats renders; denoising seco
 RenderResult.info["timings"].
 
 Run: .venv/bin/python bench/grid.py [--frames 25] [--width 512 --height 384] [--steps 2]
-     [--layers 4 --heads 4 --head-dim 64] [--repeats 2] [--device cpu|cuda]
+     [--layers 4 --heads 4 --head-dim 64] [--repeats 2] [--device cpu|cuda] [--quick]
 Width and height must be multiples of 128 (a factor-4 canvas must be a multiple of 32).
 """
 
@@ -34,7 +34,11 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--device", default=None)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (shared machines: 1)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 9 frames 128x128, 1 step, 1 small layer")
     args = parser.parse_args()
+    if args.quick:
+        args.frames, args.width, args.height, args.steps = 9, 128, 128, 1
+        args.layers, args.heads, args.head_dim, args.repeats = 1, 2, 32, 1
 
     import numpy as np
     import torch

@@ -22,6 +22,10 @@ def register():
         module.register()
     if handlers.reattach_after_load not in bpy.app.handlers.load_post:
         bpy.app.handlers.load_post.append(handlers.reattach_after_load)
+    handlers.subscribe_frame_range()
+    scenes = getattr(bpy.data, "scenes", None)  # absent while Blender starts up (restricted data)
+    for scene in scenes if scenes is not None else ():
+        handlers.refresh_notes(scene)
 
 
 def unregister():
@@ -31,5 +35,6 @@ def unregister():
 
     if handlers.reattach_after_load in bpy.app.handlers.load_post:
         bpy.app.handlers.load_post.remove(handlers.reattach_after_load)
+    handlers.unsubscribe_frame_range()
     for module in reversed(_modules()):
         module.unregister()

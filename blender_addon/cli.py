@@ -8,6 +8,7 @@ Exit codes: 0 done, 2 bad input (the message says what to change), 1 anything el
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -62,6 +63,11 @@ def add_export_parser(subparsers) -> None:
     p.add_argument("--control-lora", default="", help="control LoRA name on the server")
     p.add_argument("--engine", default="auto", choices=["auto", "cycles", "workbench"],
                    help="depth/mask renderer: auto = Workbench when OpenGL works here (probed once), else Cycles")
+    p.add_argument("--bone-map", type=Path, default=None, metavar="FILE.json",
+                   help='bones of custom rigs: {"armature name or *": {"coco joint": "bone name", ...}}; '
+                   'joints are the COCO-18 names (nose, neck, r_shoulder, ... l_ear)')
+    p.add_argument("--no-occlusion", dest="occlusion", action="store_false",
+                   help="keep joints hidden behind other surfaces (default: they are left out of the pose)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(run=run_export)
 
@@ -80,11 +86,27 @@ def _open_blend(path: Path, scene_name: str):
     return scene
 
 
+def load_bone_maps(path: Path | None) -> dict[str, dict[str, str]]:
+    """--bone-map FILE.json, validated (core.openpose.parse_bone_maps); {} without a file."""
+    from .core.openpose import parse_bone_maps
+
+    if path is None:
+        return {}
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"--bone-map {path}: cannot read it ({exc.strerror or exc})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--bone-map {path}: not valid JSON ({exc})") from None
+    return parse_bone_maps(doc, source=f"--bone-map {path.name}")
+
+
 def run_export(args: argparse.Namespace) -> int:
     from .core.camera import render_size
     from .gather.export import iter_export_shot
     from .gather.targets import resolve_armatures, resolve_targets
 
+    bone_maps = load_bone_maps(args.bone_map)  # bad files fail before Blender loads the scene
     scene = _open_blend(args.blend, args.scene)
     targets, armatures = _names(args.targets), _names(args.armatures)
     if not targets and not armatures:
@@ -115,7 +137,9 @@ def run_export(args: argparse.Namespace) -> int:
         scene, args.out, frame_start=start, frame_end=end, targets=targets, armatures=armatures,
         width=w2, height=h2, control_factor=factor, prompt=args.prompt, negative_prompt=args.negative_prompt,
         seed=args.seed, strength=args.strength, background_strength=args.background_strength,
-        camera_mode=args.camera_mode, control_lora=args.control_lora, engine=args.engine)
+        camera_mode=args.camera_mode, control_lora=args.control_lora, engine=args.engine,
+        bone_maps=bone_maps, occlusion=args.occlusion,
+        warn=lambda message: print(f"warning: {message}", file=sys.stderr, flush=True))
     last_stage = ""
     for done, total, stage in steps:
         if not args.quiet and (stage != last_stage or done == total or done % 10 == 0):

@@ -1,4 +1,7 @@
-"""`./dev demo`: one synthetic shot through the whole backend, on the tiny test model.
+"""Backend-only demo (`python -m render_backend.demo`): a synthetic shot, no Blender needed.
+
+`./dev demo` (scripts/demo.py) is the main job with a real Blender scene; this one checks a
+backend on its own, and its `synthetic_shot` feeds the server tests.
 
 Makes the tiny model if missing (./.cache/test-model), starts the gRPC server on a free
 loopback port, submits a 25-frame control canvas of moving shapes with a dolly-in camera

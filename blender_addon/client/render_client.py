@@ -46,6 +46,7 @@ class RenderClient:
     def __init__(self, profile: ServerProfile, *, timeout_s: float = 10.0):
         self.profile = profile
         self.timeout_s = timeout_s
+        self.last_health = ""  # set by check()
         self._channel = conn.open_channel(profile)
         self._stub = pb_grpc.RenderServiceStub(self._channel)
         try:
@@ -90,8 +91,10 @@ class RenderClient:
             raise self._problem(err) from None
 
     def check(self) -> pb.Capabilities:
-        """Health, then capabilities, then the protocol major version: the "Test connection"."""
-        if self.health() == "NOT_SERVING":
+        """Health, then capabilities, then the protocol major version: the "Test connection".
+        The health answer stays in `last_health` ("SERVING", or "UNIMPLEMENTED" without a health service)."""
+        self.last_health = self.health()
+        if self.last_health == "NOT_SERVING":
             raise conn.ConnectionProblem(conn.LOADING, f"the server at {self.profile.address} is still loading "
                                          f"the model; try again in a minute")
         caps = self.capabilities()

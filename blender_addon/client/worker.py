@@ -5,6 +5,7 @@ a modal operator. Nothing here touches bpy.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -37,6 +38,12 @@ _SERVER_STATES = {
 }
 # Re-attach delays (s) after a dropped watch stream: covers a server restart.
 _RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
+log = logging.getLogger(__name__)
+
+
+def connection_key(profile_name: str) -> str:
+    """The worker key of a profile's connection test (for busy())."""
+    return f"connection:{profile_name}"
 
 
 @dataclass
@@ -70,29 +77,32 @@ class RenderWorker:
 
     def run_shot(self, key: str, profile: ServerProfile, bundle_dir: str | Path, take_dir: str | Path, *,
                  audio: bool = True, client_info: str = "", strength: float | None = None,
-                 frame_strength: list[float] | None = None) -> None:
-        """Submit a bundle, watch the job, download its results into take_dir."""
+                 frame_strength: list[float] | None = None) -> bool:
+        """Check the server (health, protocol major version), submit a bundle, watch the job,
+        download its results into take_dir. False when `key` is already being followed."""
+        with self._lock:  # a cancel left over from an earlier upload of this key must not hit this one
+            self._cancel_requested.discard(key)
+
         def task(stop: threading.Event):
             with self._client_factory(profile) as client:
                 self._emit(key, jobs.SUBMITTING)
+                client.check()  # same message as Test connection when the protocol major differs
                 reply = client.submit_bundle(bundle_dir, request_id=key, audio=audio, client_info=client_info,
                                              strength=strength, frame_strength=frame_strength,
                                              on_bytes=self._upload_progress(key))
                 self.events.put(WorkerEvent(key, SUBMITTED, state=jobs.QUEUED, job_id=reply.job_id,
                                             text=jobs.progress_text(jobs.QUEUED, queue_position=reply.queue_position)))
-                with self._lock:
-                    cancel_now = key in self._cancel_requested
-                if cancel_now:  # Cancel pressed while the shot was still uploading
-                    client.cancel(reply.job_id)
+                self._cancel_if_requested(client, key, reply.job_id)  # Cancel pressed during the upload
                 self._watch_and_fetch(client, key, reply.job_id, Path(take_dir), stop)
-        self._start(key, task)
+        return self._start(key, task)
 
-    def reattach(self, key: str, profile: ServerProfile, job_id: str, take_dir: str | Path) -> None:
-        """Follow a job submitted earlier (e.g. before Blender restarted) and fetch its results."""
+    def reattach(self, key: str, profile: ServerProfile, job_id: str, take_dir: str | Path) -> bool:
+        """Follow a job submitted earlier (e.g. before Blender restarted) and fetch its results.
+        False when `key` is already being followed."""
         def task(stop: threading.Event):
             with self._client_factory(profile) as client:
                 self._watch_and_fetch(client, key, job_id, Path(take_dir), stop)
-        self._start(key, task)
+        return self._start(key, task)
 
     def cancel(self, key: str, profile: ServerProfile | None = None, job_id: str = "") -> None:
         """Cancel a job on the server. Before its id is known (still uploading) the cancel is
@@ -107,14 +117,18 @@ class RenderWorker:
                 client.cancel(job_id)
         self._start(f"cancel:{key}", task, error_key=key)
 
-    def test_connection(self, profile: ServerProfile) -> None:
-        """Emits one CONNECTION event: ok + capability summary, or the reason it failed."""
+    def test_connection(self, profile: ServerProfile) -> str:
+        """Emits one CONNECTION event: ok + health + capability summary, or the reason it failed.
+        Returns the worker key of the test (see busy())."""
         def task(_stop):
             with self._client_factory(profile) as client:
                 caps = client.check()
+                health = client.last_health
             self.events.put(WorkerEvent(profile.name, CONNECTION, ok=True, limits=server_limits(caps),
-                                        text="Connected: " + describe_capabilities(caps)))
-        self._start(f"connection:{profile.name}", task, error_key=profile.name, error_kind=CONNECTION)
+                                        text=f"Connected (health {health}): " + describe_capabilities(caps)))
+        key = connection_key(profile.name)
+        self._start(key, task, error_key=profile.name, error_kind=CONNECTION)
+        return key
 
     def poll(self) -> list[WorkerEvent]:
         """Every event so far, without blocking."""
@@ -133,7 +147,9 @@ class RenderWorker:
 
     def join(self, timeout_s: float = 10.0) -> None:
         deadline = time.monotonic() + timeout_s
-        for thread in list(self._threads.values()):
+        with self._lock:
+            threads = list(self._threads.values())
+        for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
 
     def shutdown(self) -> None:
@@ -144,7 +160,8 @@ class RenderWorker:
 
     # ------------------------------------------------------------------ worker threads
 
-    def _start(self, key: str, task, error_key: str | None = None, error_kind: str = ERROR) -> None:
+    def _start(self, key: str, task, error_key: str | None = None, error_kind: str = ERROR) -> bool:
+        """Run task(stop) in a daemon thread; False (and nothing started) when `key` already runs."""
         stop = threading.Event()
 
         def run():
@@ -163,11 +180,23 @@ class RenderWorker:
 
         thread = threading.Thread(target=run, name=f"ltx-render {key}", daemon=True)
         with self._lock:
-            if key in self._threads and self._threads[key].is_alive():
-                return  # already followed; a second watcher would double-import
-            self._stop[key] = stop
-            self._threads[key] = thread
+            running = key in self._threads and self._threads[key].is_alive()
+            if not running:
+                self._stop[key] = stop
+                self._threads[key] = thread
+        if running:  # already followed; a second watcher would double-import
+            log.info("worker task %s is already running; not starting a second one", key)
+            return False
         thread.start()
+        return True
+
+    def _cancel_if_requested(self, client: RenderClient, key: str, job_id: str) -> None:
+        """Send a cancel that the UI asked for before it knew the job id (once)."""
+        with self._lock:
+            wanted = key in self._cancel_requested
+            self._cancel_requested.discard(key)
+        if wanted:
+            client.cancel(job_id)
 
     def _upload_progress(self, key: str, every_s: float = 0.25):
         """on_bytes callback: a SUBMITTING event at most every `every_s` seconds, and at the end."""
@@ -228,6 +257,7 @@ class RenderWorker:
         for event in client.watch(job_id):
             if event.state in (pb.JOB_STATE_DONE, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED):
                 return event
+            self._cancel_if_requested(client, key, job_id)  # asked after the upload, before the id arrived
             if stop.is_set():
                 return None
             if event.heartbeat:

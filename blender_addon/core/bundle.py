@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .depth import BACKGROUND_DEPTH
 from .openpose import openpose_json, people_from_openpose_json
 from .png import png_size, read_png, write_bytes_atomic, write_png
 
@@ -57,6 +58,28 @@ def new_manifest(
         raise BundleError(f"unknown shot.json keys {sorted(unknown)}; see docs/shot-bundle.md")
     manifest.update(fields)
     return manifest
+
+
+def frame_entry_in_metres(entry: dict, unit_scale: float) -> dict:
+    """A frames[i] entry measured in Blender units, converted to metres (1 unit = unit_scale m,
+    Blender's scene.unit_settings.scale_length): the world_to_camera translation and the clip
+    range scale; rotation, lens and intrinsics do not."""
+    if not unit_scale > 0:
+        raise ValueError(f"unit scale must be > 0 (got {unit_scale}); fix Scene Properties > Units > Unit Scale")
+    out = copy.deepcopy(entry)
+    w2c = np.array(entry["world_to_camera"], dtype=np.float64)
+    w2c[:3, 3] *= unit_scale
+    out["world_to_camera"] = w2c.tolist()
+    for key in ("clip_start", "clip_end"):
+        if key in out:
+            out[key] = float(out[key]) * unit_scale
+    return out
+
+
+def depth_in_metres(depth: np.ndarray, unit_scale: float, background: float = BACKGROUND_DEPTH) -> np.ndarray:
+    """Planar depth in Blender units -> metres; the renderer's "no hit" value (>= background) stays."""
+    depth = np.asarray(depth)
+    return np.where(depth >= background, depth, depth * np.float32(unit_scale)).astype(depth.dtype)
 
 
 def _to_json(value):

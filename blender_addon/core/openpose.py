@@ -234,6 +234,63 @@ def coco18_world_joints(
     return joints
 
 
+BONE_MAP_ANY = "*"  # bone-map key for every armature without a map of its own
+KNOWN_RIGS = "Rigify, Mixamo, Unreal, CC, Biped"
+_BONE_MAP_SHAPE = '{"armature name or *": {"coco joint": "bone name", ...}}'
+
+
+def parse_bone_maps(doc, source: str = "bone map") -> dict[str, dict[str, str]]:
+    """Validate a bone-map document {armature name or "*": {COCO joint: "bone" or "bone:tail"}}."""
+    if not isinstance(doc, Mapping) or not doc:
+        raise ValueError(f"{source} must be a JSON object {_BONE_MAP_SHAPE}")
+    out: dict[str, dict[str, str]] = {}
+    for armature, joints in doc.items():
+        if not isinstance(joints, Mapping) or not joints:
+            raise ValueError(f"{source}[{armature!r}] must be an object of COCO joint -> bone name, "
+                             f"e.g. {{\"l_shoulder\": \"UpperArm.L\"}}")
+        unknown = [j for j in joints if j not in _INDEX]
+        if unknown:
+            raise ValueError(f"{source}[{armature!r}]: {', '.join(map(repr, unknown))} not COCO-18 joint name(s); "
+                             f"use: {', '.join(COCO18_NAMES)}")
+        bad = [j for j, b in joints.items() if not isinstance(b, str) or not b.strip()]
+        if bad:
+            raise ValueError(f"{source}[{armature!r}][{bad[0]!r}] must be a bone name (\"Bone\" or \"Bone:tail\")")
+        out[str(armature)] = {j: b.strip() for j, b in joints.items()}
+    return out
+
+
+def bone_map_for(bone_maps: Mapping[str, Mapping[str, str]], armature: str) -> Mapping[str, str] | None:
+    """The armature's own map, else the "*" map, else None."""
+    return bone_maps.get(armature, bone_maps.get(BONE_MAP_ANY))
+
+
+def check_bone_map(armature: str, bone_map: Mapping[str, str], bone_names: Iterable[str]) -> None:
+    """Raise ValueError naming the mapped bones the armature lacks (before any frame is rendered)."""
+    names = list(bone_names)
+    table = _lookup(names)
+    missing = []
+    for joint, spec in bone_map.items():
+        bone = spec.rsplit(":", 1)[0] if spec.endswith((":tail", ":head")) else spec
+        if bone not in names and _normalize(bone) not in table:
+            missing.append(f"{joint}={spec!r}")
+    if missing:
+        raise ValueError(f"bone map for armature {armature!r}: no bone for {', '.join(missing)}; its bones are "
+                         f"{', '.join(sorted(names)[:12])}{' ...' if len(names) > 12 else ''}")
+
+
+def unmapped_rig_warning(armature: str, bone_names: Iterable[str], bone_map: Mapping[str, str] | None) -> str:
+    """A warning when the armature's bones match no known rig and no bone map is given
+    (its keypoints would all be zero), else ""."""
+    names = list(bone_names)
+    if bone_map or detect_rig(names) != "unknown":
+        return ""
+    example = ", ".join(sorted(names)[:6]) or "none"
+    return (f"armature {armature!r}: its bones ({example}{' ...' if len(names) > 6 else ''}) match no known rig "
+            f"({KNOWN_RIGS}), so it gets no pose keypoints; map its bones with --bone-map FILE.json, e.g. "
+            f'{{"{armature}": {{"l_shoulder": "<bone>", "l_elbow": "<bone>", ...}}}} '
+            f"(joints: {', '.join(COCO18_NAMES)})")
+
+
 def keypoints_from_projection(xy: np.ndarray, depth_z: np.ndarray, width: int, height: int) -> np.ndarray:
     """(18, 3) OpenPose keypoints [x, y, confidence] from projected joints.
 

@@ -40,6 +40,13 @@ def snap_frames(n: int) -> tuple[int, str]:
     )
 
 
+def frames_error(n: int) -> str:
+    """Why n frames cannot be rendered as they are ("" when n is 8k+1 and at least 9), with the
+    nearest count to use instead (snap_frames)."""
+    snapped, why = snap_frames(n)
+    return "" if not why else f"frames must be 8k+1 and at least {MIN_FRAMES} (got {n}); try {snapped}"
+
+
 def _round_to(value: float, multiple: int) -> int:
     return max(multiple, int(value / multiple + 0.5) * multiple)  # half rounds up, not to even
 
@@ -136,3 +143,11 @@ def fps_from_scene(fps: int, fps_base: float) -> float:
     if fps <= 0 or fps_base <= 0:
         raise ValueError(f"scene fps and fps_base must be positive (got fps={fps}, fps_base={fps_base})")
     return fps / fps_base
+
+
+def size_error(width: int, height: int, multiple: int = 32) -> str:
+    """Why width x height is not a model size ("" when both are multiples of `multiple`), with
+    the nearest size to use instead (snap_size)."""
+    new_w, new_h, why = snap_size(width, height, multiple)
+    return "" if not why else (f"width and height must be multiples of {multiple} (got {width}x{height}); "
+                               f"try {new_w}x{new_h}")

@@ -1,12 +1,15 @@
 """Render planar depth and the target mask of one frame, cheaply, with Cycles or Workbench.
 
 Cycles (works everywhere, ~0.2 s/frame at 512x288): 1 sample, no denoising, no bounces and a
-0.01 px box filter sample each pixel at its centre, so the Object Index pass is exactly 0 or 1
-and mask edges are exact. Targets get pass_index 1, every other object 0.
+0.01 px box filter sample each pixel at its centre, so the Object Index pass is exactly an
+object's pass_index and mask edges are exact. Each object gets its core.mask_plan id as
+pass_index (targets 1, objects shared by target and non-target instances 2, the rest 0).
 Workbench (needs OpenGL/EGL, see gl_probe; several times faster): no Object Index pass, so the
-mask is drawn as flat object colours, targets white and the rest black, anti-aliasing off.
-Blender writes a multilayer EXR that core.exr reads back. All settings are swapped on the
-user's scene and restored (SettingsSwap).
+ids are drawn as flat object colours (mask_plan.ID_COLOURS), anti-aliasing off.
+Frames showing a shared object are rendered a second time without its non-target places.
+Linked (library) objects are set like local ones: Blender allows it in memory and the values
+are restored; an object that refuses is named in a warning. Blender writes a multilayer EXR
+that core.exr reads back. All settings are swapped on the user's scene and restored (SettingsSwap).
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ import bpy
 import numpy as np
 
 from ..core.exr import read_exr
+from ..core.mask_plan import ID_COLOURS, SHARED_ID, TARGET_ID, MaskPlan, ids_from_colour, resolve_shared
 from .settings import SettingsSwap
 
 DEPTH_PASS = "Depth.Z"
 INDEX_PASS = "Object Index.X"
-RED_PASS, ALPHA_PASS = "Combined.R", "Combined.A"
+RED_PASS, BLUE_PASS, ALPHA_PASS = "Combined.R", "Combined.B", "Combined.A"
 ENGINES = ("cycles", "workbench")
 
 
@@ -37,11 +41,12 @@ def export_view_layer(scene: bpy.types.Scene) -> bpy.types.ViewLayer:
 class DepthMaskRenderer:
     """Set the scene up for depth + mask renders at (width, height) px; `render()` one frame.
 
-    Use as a context manager: settings and pass indices are restored on exit. `targets` are
-    the objects whose pixels form the mask (core of the "parallel canvas").
+    Use as a context manager: settings and pass indices are restored on exit. `targets` (a
+    gather.targets.TargetSet, or a plain set of objects masked wherever they render) says whose
+    pixels form the mask (core of the "parallel canvas"). `warnings` lists what could not be done.
     """
 
-    def __init__(self, scene: bpy.types.Scene, targets: set, width: int, height: int,
+    def __init__(self, scene: bpy.types.Scene, targets, width: int, height: int,
                  swap: SettingsSwap | None = None, engine: str = "cycles") -> None:
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)} (got {engine!r})")
@@ -49,7 +54,15 @@ class DepthMaskRenderer:
         self.scene = scene
         self.view_layer = export_view_layer(scene)
         self.width, self.height = int(width), int(height)
-        self._targets = targets
+        if isinstance(targets, set | frozenset):
+            self._plan = MaskPlan(frozenset(targets), frozenset(), frozenset(), frozenset())
+            self._exclude: frozenset = frozenset()
+            self.warnings: list[str] = []
+        else:
+            self._plan, self._exclude = targets.plan, targets.exclude_collections
+            self.warnings = list(targets.warnings)
+        # (owner, attr, value during the export) toggled to True for the second render
+        self._second: list[tuple[object, str, bool]] = []
         self._own_swap = swap is None
         self._swap = swap or SettingsSwap()
         self._tmp: tempfile.TemporaryDirectory | None = None
@@ -95,6 +108,42 @@ class DepthMaskRenderer:
         s.set(vl, "use_pass_z", True)
         self._tmp = tempfile.TemporaryDirectory(prefix="ltx_depth_")
         s.set(render, "filepath", str(Path(self._tmp.name) / "frame.exr"))
+        self._prepare_second_render()
+
+    def _set_ids(self, attr: str, value_of) -> None:
+        """Give every object its mask id (pass_index or colour); name the ones that refuse."""
+        refused = []
+        for ob in bpy.data.objects:
+            want = value_of(self._plan.id_of(ob))
+            current = getattr(ob, attr)
+            if (tuple(current) if attr == "color" else current) == want:
+                continue
+            try:
+                self._swap.set(ob, attr, want)
+            except (AttributeError, TypeError, RuntimeError):  # linked data in some Blender versions
+                refused.append(ob)
+        if refused:
+            names = ", ".join(f"{o.name!r}" + (f" (linked from {o.library.filepath})" if o.library else "")
+                              for o in refused[:8])
+            self.warnings.append(
+                f"could not set the mask {attr} of {len(refused)} object(s): {names}; their own value decides "
+                f"whether they are masked. Make them local (Object > Relations > Make Local) or add a "
+                f"library override, then export again")
+
+    def _prepare_second_render(self) -> None:
+        """Record what the second render (shared objects) switches off; the swap restores it on error."""
+        if not self._plan.needs_second_render:
+            return
+        for ob in sorted(self._plan.hide_instancers, key=lambda o: o.name):
+            self._swap.remember(ob, "hide_render")
+            self._second.append((ob, "hide_render", ob.hide_render))
+        todo = [self.view_layer.layer_collection]
+        while todo:
+            lc = todo.pop()
+            todo.extend(lc.children)
+            if lc.collection in self._exclude and not lc.exclude:
+                self._swap.remember(lc, "exclude")
+                self._second.append((lc, "exclude", False))
 
     def _configure_cycles(self) -> None:
         s, scene = self._swap, self.scene
@@ -107,11 +156,7 @@ class DepthMaskRenderer:
             s.set(scene.cycles, attr, value)
         s.set(self.view_layer, "use_pass_object_index", True)
         s.set(self.view_layer, "samples", 0)  # 0 = the scene's sample count
-        # Only the targets carry index 1 (the user's own indices come back on restore).
-        for ob in bpy.data.objects:
-            want = 1 if ob in self._targets else 0
-            if ob.pass_index != want and ob.library is None:
-                s.set(ob, "pass_index", want)
+        self._set_ids("pass_index", int)  # the user's own indices come back on restore
 
     def _configure_workbench(self) -> None:
         s, scene = self._swap, self.scene
@@ -126,19 +171,33 @@ class DepthMaskRenderer:
             s.set(shading, attr, value)
         for attr, value in (("view_transform", "Standard"), ("look", "None"), ("exposure", 0.0), ("gamma", 1.0)):
             s.set(scene.view_settings, attr, value)
-        white, black = (1.0, 1.0, 1.0, 1.0), (0.0, 0.0, 0.0, 1.0)
-        for ob in bpy.data.objects:
-            want = white if ob in self._targets else black
-            if tuple(ob.color) != want and ob.library is None:
-                s.set(ob, "color", want)
+        self._set_ids("color", ID_COLOURS.__getitem__)
 
     def render(self) -> tuple[np.ndarray, np.ndarray]:
-        """Render the scene's current frame: depth (H, W) float32 metres (planar camera Z,
+        """Render the scene's current frame: depth (H, W) float32 in Blender units (planar camera Z,
         1e10 where nothing was hit) and mask (H, W) bool (True on target pixels). Top row first."""
         if self._tmp is None:
             raise RuntimeError("DepthMaskRenderer.render() must be called inside its `with` block")
         if self.scene.camera is None:
             raise ValueError(f"scene {self.scene.name!r} has no active camera; set one in Scene Properties > Camera")
+        depth, ids = self._render_ids()
+        shared = ids == SHARED_ID
+        if not shared.any():
+            return depth, ids == TARGET_ID
+        if not self._second:  # no non-target copy can be removed (TargetSet.warnings says so): all count
+            return depth, (ids == TARGET_ID) | shared
+        for owner, attr, _ in self._second:
+            setattr(owner, attr, True)
+        try:
+            depth_without, ids_without = self._render_ids()
+        finally:
+            for owner, attr, value in self._second:
+                setattr(owner, attr, value)
+            if any(attr == "exclude" for _, attr, _ in self._second):
+                self.view_layer.update()  # re-included collections: rebuild the view layer's depsgraph
+        return depth, resolve_shared(ids, depth, ids_without, depth_without)
+
+    def _render_ids(self) -> tuple[np.ndarray, np.ndarray]:
         path = Path(self._tmp.name) / "frame.exr"
         path.unlink(missing_ok=True)
         # scene= renders this scene without making it the active one.
@@ -150,9 +209,10 @@ class DepthMaskRenderer:
         try:
             depth = channels[prefix + DEPTH_PASS]
             if self.engine == "cycles":
-                mask = np.abs(channels[prefix + INDEX_PASS] - 1.0) < 0.5
+                ids = np.rint(channels[prefix + INDEX_PASS]).astype(np.int8)
             else:
-                mask = (channels[prefix + RED_PASS] > 0.5) & (channels[prefix + ALPHA_PASS] > 0.5)
+                ids = ids_from_colour(channels[prefix + RED_PASS], channels[prefix + BLUE_PASS],
+                                      channels[prefix + ALPHA_PASS])
         except KeyError as exc:
             raise RuntimeError(f"render lacks pass {exc}; got {sorted(channels)}") from None
-        return depth, mask
+        return depth, ids

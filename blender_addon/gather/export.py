@@ -10,6 +10,7 @@ operator can run it a frame at a time on Blender's main thread; `export_shot` ex
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,10 +18,11 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from ..core.bundle import BundleWriter, new_manifest
+from ..core.bundle import BundleWriter, depth_in_metres, frame_entry_in_metres, new_manifest
 from ..core.canvas import compose_control
 from ..core.depth import shot_depth_range
-from ..core.planning import FRAME_STEP, fps_from_scene
+from ..core.openpose import BONE_MAP_ANY, bone_map_for, check_bone_map, unmapped_rig_warning
+from ..core.planning import fps_from_scene, frames_error, size_error, snap_frames
 from .camera_track import sample_camera
 from .depth_mask import DepthMaskRenderer, export_view_layer
 from .gl_probe import choose_engine
@@ -37,6 +39,11 @@ STAGE_DONE = "done"
 STRENGTH_PROPERTY = "ltx_control_strength"
 
 ProgressFn = Callable[[int, int, str], None]
+WarnFn = Callable[[str], None]
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, UserWarning, stacklevel=3)
 
 
 def _check_args(frame_start: int, frame_end: int, width: int, height: int, control_factor: int,
@@ -44,13 +51,12 @@ def _check_args(frame_start: int, frame_end: int, width: int, height: int, contr
     n = frame_end - frame_start + 1
     if n < 1:
         raise ValueError(f"frame_end ({frame_end}) is before frame_start ({frame_start}); fix the frame range")
-    if (n - 1) % FRAME_STEP:
-        snapped = n - (n - 1) % FRAME_STEP
-        raise ValueError(f"frames must be 8k+1 (got {n}); try {snapped} (frame_end={frame_start + snapped - 1})"
-                         if snapped >= 1 else f"frames must be 8k+1 (got {n})")
-    for side, value in (("width", width), ("height", height)):
-        if value < 32 or value % 32:
-            raise ValueError(f"{side} must be a multiple of 32 (got {value}); try {max(32, round(value / 32) * 32)}")
+    problem = frames_error(n)
+    if problem:
+        raise ValueError(f"{problem} (frame_end={frame_start + snap_frames(n)[0] - 1})")
+    problem = size_error(width, height, 32)
+    if problem:
+        raise ValueError(problem)
     if control_factor < 1 or width % control_factor or height % control_factor:
         raise ValueError(f"control_factor must be a whole number >= 1 dividing {width}x{height} "
                          f"(got {control_factor}); try 1, 2 or 4")
@@ -93,17 +99,21 @@ def iter_export_shot(scene: bpy.types.Scene, out_dir: str | Path, *, frame_start
                      targets: Sequence[str], armatures: Sequence[str], width: int, height: int,
                      control_factor: int = 1, prompt: str = "", seed: int = 0, strength: float = 1.0,
                      background_strength: float | None = None, camera_mode: str = "auto",
-                     control_lora: str = "", bone_maps: Mapping[str, Mapping[str, str]] | None = None,
+                     control_lora: str = "", preset_lora: str = "", trajectory_lora: str = "",
+                     bone_maps: Mapping[str, Mapping[str, str]] | None = None,
                      progress: ProgressFn | None = None, name: str = "", negative_prompt: str = "",
-                     occlusion: bool = True, engine: str = "auto") -> Iterator[tuple[int, int, str]]:
+                     occlusion: bool = True, engine: str = "auto", warn: WarnFn | None = None,
+                     ) -> Iterator[tuple[int, int, str]]:
     """Write the shot bundle for frames [frame_start, frame_end] into out_dir, step by step.
 
     width/height: output video size (multiples of 32); the control canvas is rendered at
     (width / control_factor, height / control_factor). targets: collection/object names the
     model must follow (masked depth); armatures: armature names drawn as OpenPose skeletons;
-    bone_maps: {armature name: {COCO joint: "bone" or "bone:tail"}} for custom rigs.
+    bone_maps: {armature name or "*": {COCO joint: "bone" or "bone:tail"}} for custom rigs.
     engine: "auto" (Workbench when an OpenGL context works, see gl_probe, else Cycles), "cycles"
-    or "workbench". occlusion: hide joints behind a nearer rendered surface.
+    or "workbench". occlusion: hide joints behind a nearer rendered surface. warn: called with
+    each warning (what will be missing from the bundle and what to change); default warnings.warn.
+    Camera translation, depth and clip range are written in metres (scene Unit Scale applied).
     Yields (done, total, stage); the bundle's shot.json is written by the last step.
     """
     _check_args(frame_start, frame_end, width, height, control_factor, strength, background_strength,
@@ -111,7 +121,20 @@ def iter_export_shot(scene: bpy.types.Scene, out_dir: str | Path, *, frame_start
     target_objects = resolve_targets(scene, targets)
     armature_objects = resolve_armatures(scene, armatures)
     engine = choose_engine(engine)
+    warn = warn or _warn
     bone_maps = dict(bone_maps or {})
+    for arm in armature_objects:  # a wrong bone name fails now, not after the first render
+        bones, bone_map = [b.name for b in arm.data.bones], bone_map_for(bone_maps, arm.name)
+        if bone_map:
+            check_bone_map(arm.name, bone_map, bones)
+        message = unmapped_rig_warning(arm.name, bones, bone_map)
+        if message:
+            warn(message)
+    unused = sorted(set(bone_maps) - {a.name for a in armature_objects} - {BONE_MAP_ANY})
+    if unused:
+        warn(f"bone map entries {', '.join(map(repr, unused))} match no exported armature "
+             f"({', '.join(a.name for a in armature_objects) or 'none'}); fix the names or use \"*\" for all")
+    unit_scale = float(scene.unit_settings.scale_length)
     frames = list(range(frame_start, frame_end + 1))
     cw, ch = width // control_factor, height // control_factor
     total = 2 * len(frames) + 2
@@ -129,6 +152,8 @@ def iter_export_shot(scene: bpy.types.Scene, out_dir: str | Path, *, frame_start
     # The context override encloses the swap so restoring the frame animates this scene too.
     with _scene_context(scene), SettingsSwap() as swap, \
             DepthMaskRenderer(scene, target_objects, cw, ch, swap=swap, engine=engine) as renderer:
+        for message in renderer.warnings:
+            warn(message)
         for f in frames:
             scene.frame_set(f)
             depth, mask = renderer.render()
@@ -137,15 +162,16 @@ def iter_export_shot(scene: bpy.types.Scene, out_dir: str | Path, *, frame_start
             k_control = cam.intrinsics.scaled(cw, ch)
             frame_people = [
                 armature_keypoints(arm, depsgraph, k_control, cam.world_to_camera,
-                                   bone_maps.get(arm.name), depth if occlusion else None)
+                                   bone_map_for(bone_maps, arm.name), depth if occlusion else None)
                 for arm in armature_objects
             ]
-            entry = cam.frame_entry(f)
+            # Blender units until here (occlusion compares them); the bundle is in metres.
+            entry = frame_entry_in_metres(cam.frame_entry(f), unit_scale)
             value = frame_strength(scene)
             if value is not None:
                 entry["strength"] = value
                 strengths.append(value)
-            depths.append(depth)
+            depths.append(depth_in_metres(depth, unit_scale))
             masks.append(mask if target_objects else np.zeros_like(mask))
             people.append(frame_people)
             entries.append(entry)
@@ -166,7 +192,7 @@ def iter_export_shot(scene: bpy.types.Scene, out_dir: str | Path, *, frame_start
         strength={"global": float(strength), "per_frame": strengths if len(strengths) == len(frames) else None,
                   "background": None if background_strength is None else float(background_strength)},
         control_lora=control_lora,
-        camera={"mode": camera_mode, "preset_lora": "", "trajectory_lora": "", "weight": 1.0},
+        camera={"mode": camera_mode, "preset_lora": preset_lora, "trajectory_lora": trajectory_lora, "weight": 1.0},
         targets=list(targets), armatures=[a.name for a in armature_objects],
     )
     writer = BundleWriter(out_dir, manifest)

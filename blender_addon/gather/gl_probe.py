@@ -1,8 +1,10 @@
 """Is Workbench (OpenGL/EGL) rendering possible in this Blender? Probed once, in a subprocess.
 
 Headless Blender without a usable EGL aborts the whole process in C when Workbench or EEVEE
-renders: not catchable in Python. So the first question is asked of a throwaway child process
-(8x8 px render of one plane, depth checked); the answer is cached for the session.
+renders: not catchable in Python. So the first question is asked of a throwaway child process:
+an 8x8 px Workbench render of a plane 5 m from the camera, written as a multilayer EXR; the
+probe passes only when its Depth pass reads 5 m at the centre and "nothing hit" in a corner
+(a software GL that renders but draws nothing fails too). The answer is cached for the session.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import bpy
 
@@ -17,8 +21,10 @@ import bpy
 ENGINE_ENV = "LTX_EXPORT_ENGINE"
 PROBE_TIMEOUT_S = 120
 
+# {exr_py} and {out} are filled in: this package's EXR reader (loaded by path, as the child has
+# no add-on package) and the file to render to.
 _PROBE = r"""
-import bpy
+import importlib.util, bpy
 bpy.ops.wm.read_factory_settings(use_empty=True)
 s = bpy.context.scene
 m = bpy.data.meshes.new("p"); m.from_pydata([(-1, -1, 0), (1, -1, 0), (1, 1, 0), (-1, 1, 0)], [], [(0, 1, 2, 3)])
@@ -26,18 +32,29 @@ s.collection.objects.link(bpy.data.objects.new("p", m))
 c = bpy.data.objects.new("c", bpy.data.cameras.new("c")); c.location = (0, 0, 5)
 s.collection.objects.link(c); s.camera = c
 s.render.engine = "BLENDER_WORKBENCH"; s.render.resolution_x = s.render.resolution_y = 8
-bpy.ops.render.render()
-print("LTX_GL_PROBE_OK")
+s.render.resolution_percentage = 100; s.view_layers[0].use_pass_z = True
+f = s.render.image_settings; f.media_type = "MULTI_LAYER_IMAGE"; f.file_format = "OPEN_EXR_MULTILAYER"
+f.color_depth = "32"; s.render.filepath = {out!r}
+bpy.ops.render.render(write_still=True)
+spec = importlib.util.spec_from_file_location("ltx_probe_exr", {exr_py!r})
+exr = importlib.util.module_from_spec(spec); spec.loader.exec_module(exr)
+z = exr.read_exr({out!r})[s.view_layers[0].name + ".Depth.Z"]
+if abs(float(z[4, 4]) - 5.0) < 1e-3 and float(z[0, 0]) > 1e9:
+    print("LTX_GL_PROBE_OK")
+else:
+    print("LTX_GL_PROBE_BAD_DEPTH", z[4, 4], z[0, 0])
 """
+_EXR_PY = Path(__file__).resolve().parents[1] / "core" / "exr.py"
 
 _cached: bool | None = None
 
 
-def _probe_command() -> list[str] | None:
+def _probe_command(out: str) -> list[str] | None:
+    script = _PROBE.format(exr_py=str(_EXR_PY), out=out)
     if bpy.app.binary_path and not bpy.app.binary_path.endswith(("python", "python3")):
-        return [bpy.app.binary_path, "-b", "--factory-startup", "--python-expr", _PROBE]
+        return [bpy.app.binary_path, "-b", "--factory-startup", "--python-expr", script]
     if sys.executable:  # bpy as a Python module: the same interpreter can import it
-        return [sys.executable, "-c", _PROBE]
+        return [sys.executable, "-c", script]
     return None
 
 
@@ -50,12 +67,13 @@ def workbench_available() -> bool:
     if not bpy.app.background:
         return True  # the UI has a GL context
     if _cached is None:
-        cmd = _probe_command()
-        try:
-            run = subprocess.run(cmd, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S) if cmd else None
-            _cached = bool(run and run.returncode == 0 and "LTX_GL_PROBE_OK" in run.stdout)
-        except (OSError, subprocess.TimeoutExpired):
-            _cached = False
+        with tempfile.TemporaryDirectory(prefix="ltx_gl_probe_") as tmp:
+            cmd = _probe_command(str(Path(tmp) / "probe.exr"))
+            try:  # a crash (abort in C), a timeout or a wrong depth all mean "use Cycles"
+                run = subprocess.run(cmd, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S) if cmd else None
+                _cached = bool(run and run.returncode == 0 and "LTX_GL_PROBE_OK" in run.stdout)
+            except (OSError, subprocess.TimeoutExpired):
+                _cached = False
     return _cached
 
 

@@ -56,7 +56,7 @@ class _ServerOverride:
         wm = context.window_manager
         self._timer = wm.event_timer_add(0.1, window=context.window)
         wm.modal_handler_add(self)
-        context.scene.ltx_render.busy = True
+        _settings(runner).busy = True
         return {"RUNNING_MODAL"}
 
     def modal(self, context, event):
@@ -65,23 +65,52 @@ class _ServerOverride:
             if area.type in ("VIEW_3D", "SEQUENCE_EDITOR", "STATUSBAR"):
                 area.tag_redraw()
         if result & {"FINISHED", "CANCELLED"}:
-            context.window_manager.event_timer_remove(self._timer)
-            context.scene.ltx_render.busy = False
+            self._remove_timer(context)
             return self.finish(context, self._runner)
         return result
 
+    def cancel(self, context):
+        """Blender ends the modal operator (file load, window closed, quit): stop the timer and
+        clear busy. The jobs go on on the server; their records re-attach (Resume)."""
+        self._remove_timer(context)
+        runner = getattr(self, "_runner", None)
+        if runner is None:
+            return
+        for key in _keys(runner):
+            ss.LIVE.pop(key, None)
+        settings = _settings(runner)
+        if settings is not None:
+            settings.busy = False
+
+    def _remove_timer(self, context) -> None:
+        timer = getattr(self, "_timer", None)
+        if timer is not None:
+            context.window_manager.event_timer_remove(timer)
+            self._timer = None
+
     def finish(self, context, runner):
-        context.scene.ltx_render.busy = False
-        states = [j.state for j in context.scene.ltx_render.jobs if j.request_id in _keys(runner)]
-        failed = [j for j in context.scene.ltx_render.jobs if j.request_id in _keys(runner) and j.state == jobs.FAILED]
+        settings = _settings(runner)  # the runner's scene: the user may have switched scenes meanwhile
+        if settings is None:
+            self.report({"WARNING"}, f"scene {runner.scene_name!r} was deleted during the render")
+            return {"CANCELLED"}
+        settings.busy = False
+        keys = _keys(runner)
+        records = [j for j in settings.jobs if j.request_id in keys]
+        failed = [j for j in records if j.state == jobs.FAILED]
         if failed:
             self.report({"ERROR"}, f"{failed[0].shot}: {failed[0].message}")
             return {"CANCELLED"}
-        if states and all(s == jobs.DONE for s in states):
-            self.report({"INFO"}, context.scene.ltx_render.status_text)
+        if records and all(j.state == jobs.DONE for j in records):
+            self.report({"INFO"}, settings.status_text)
             return {"FINISHED"}
-        self.report({"WARNING"}, context.scene.ltx_render.status_text or "stopped")
+        self.report({"WARNING"}, settings.status_text or "stopped")
         return {"CANCELLED"}
+
+
+def _settings(runner):
+    """scene.ltx_render of the runner's scene (None once that scene was deleted)."""
+    scene = bpy.data.scenes.get(runner.scene_name)
+    return scene.ltx_render if scene is not None else None
 
 
 def headless(context) -> bool:

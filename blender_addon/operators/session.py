@@ -17,7 +17,7 @@ import bpy
 
 from ..client import connection as conn
 from ..client import worker as wk
-from ..client.limits import control_factor_for, frames_problem, snap_size_for
+from ..client.limits import camera_loras_for, control_factor_for, frames_problem, snap_size_for
 from ..client.profiles import ServerProfile
 from ..core import jobs
 from ..core.planning import snap_frames
@@ -75,13 +75,18 @@ def strength_for(scene: bpy.types.Scene, frame_start: int, frame_end: int) -> tu
 
 
 def settings_snapshot(scene: bpy.types.Scene, frame_start: int, frame_end: int) -> dict:
-    """The settings a take is made with (take.json; Redo take restores them)."""
+    """The settings a take is made with (take.json; Redo take restores them). Targets are
+    {"collection": name} or {"object": name}; armatures are object names."""
     s = scene.ltx_render
+    targets = [{"collection": t.collection.name} if t.collection else {"object": t.object.name}
+               for t in s.targets if t.collection or t.object]
     return {"prompt": s.prompt, "negative_prompt": s.negative_prompt, "seed": s.seed,
             "control_strength": s.control_strength, "background_strength": s.background_strength,
             "use_background_strength": s.use_background_strength, "camera_mode": s.camera_mode,
-            "camera_preset": s.camera_preset, "control_lora": s.control_lora, "audio": s.audio,
-            "width": s.width, "height": s.height, "frame_start": frame_start, "frame_end": frame_end}
+            "camera_preset": s.camera_preset, "camera_trajectory": s.camera_trajectory,
+            "control_lora": s.control_lora, "control_factor": s.control_factor, "audio": s.audio,
+            "width": s.width, "height": s.height, "frame_start": frame_start, "frame_end": frame_end,
+            "targets": targets, "armatures": [t.object.name for t in s.armatures if t.object]}
 
 
 def find_job(scene: bpy.types.Scene, request_id: str):
@@ -152,20 +157,26 @@ def dispatch_events(worker: wk.RenderWorker | None = None, context=None) -> int:
     return len(events)
 
 
-def export_arguments(scene: bpy.types.Scene, frame_start: int, frame_end: int, shot: str) -> dict:
-    """iter_export_shot keyword arguments from the panel settings."""
+def export_arguments(scene: bpy.types.Scene, frame_start: int, frame_end: int, shot: str,
+                     camera: bool = True) -> dict:
+    """iter_export_shot keyword arguments from the panel settings. ValueError when the camera
+    mode lacks its LoRA name; camera=False (canvas preview) exports without camera conditioning."""
     s = scene.ltx_render
     limits = profile_limits(s.profile)
     width, height, _ = snap_size_for(s.width, s.height, limits)
     names = [t.target_name for t in s.targets if t.target_name]
     armatures = [t.target_name for t in s.armatures if t.target_name]
+    camera_mode = s.camera_mode if camera else "off"
+    preset_lora, trajectory_lora = camera_loras_for(camera_mode, s.camera_preset.strip(),
+                                                    s.camera_trajectory.strip(), limits)
     # strength=1.0: the export records the (keyframed) property per frame in per_frame.
     return dict(frame_start=frame_start, frame_end=frame_end, targets=names, armatures=armatures,
                 width=width, height=height, control_factor=control_factor_for(s.control_lora, limits, s.control_factor),
                 prompt=s.prompt,
                 negative_prompt=s.negative_prompt, seed=s.seed, strength=1.0,
                 background_strength=s.background_strength if s.use_background_strength else None,
-                camera_mode=s.camera_mode, control_lora=s.control_lora, name=shot)
+                camera_mode=camera_mode, preset_lora=preset_lora, trajectory_lora=trajectory_lora,
+                control_lora=s.control_lora, name=shot)
 
 
 class ShotRender:
@@ -185,10 +196,12 @@ class ShotRender:
             raise ValueError(problem)
         if not scene.ltx_render.prompt.strip():  # fail before a long export, not after it
             raise ValueError("the prompt is empty; describe the shot (subject, action, look, sound)")
+        shot = shot_name(frame_start, frame_end)
+        arguments = export_arguments(scene, frame_start, frame_end, shot)  # raises before any record exists
         self.scene_name = scene.name
         self.profile = profile
         self.worker = worker or get_worker()
-        self.shot = shot_name(frame_start, frame_end)
+        self.shot = shot
         self.take_dir = next_take_dir(renders_root(), scene.name, self.shot)
         self.bundle_dir = self.take_dir / BUNDLE_DIR
         self.request_id = jobs.new_request_id()
@@ -201,8 +214,7 @@ class ShotRender:
         item.from_record(record)
         item.settings_json = json.dumps(settings_snapshot(scene, frame_start, frame_end))
         item.progress_text = jobs.progress_text(jobs.EXPORTING)
-        self._steps = iter_export_shot(scene, self.bundle_dir,
-                                       **export_arguments(scene, frame_start, frame_end, self.shot))
+        self._steps = iter_export_shot(scene, self.bundle_dir, **arguments)
         self.exporting = True
         self.detached = False
         LIVE[self.request_id] = self

@@ -3,6 +3,7 @@ and Redo take."""
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ from bpy.props import EnumProperty, IntProperty, StringProperty
 
 from ..client.profiles import profile_problems
 from ..core import takes
+from ..core.planning import MIN_FRAMES
 from ..ui.preferences import addon_preferences, find_profile
 from ..ui.properties import BLEND_RELATIVE
 from . import session as ss
@@ -51,16 +53,33 @@ class LTX_OT_profile_remove(bpy.types.Operator):
         return {"FINISHED"}
 
 
-def _poll_connection():
-    """App timer while a connection test runs: show its result in the preferences."""
+CONNECTION_TIMEOUT_S = 30.0
+
+
+def _poll_connection(key: str, deadline: float, address: str):
+    """App timer while a connection test runs: show its result (or the timeout) in the preferences."""
     ss.dispatch_events()
-    if ss.get_worker().busy():
+    if ss.get_worker().busy(key) and time.monotonic() < deadline:
         return 0.2
     ss.dispatch_events()
+    _timed_out_unless_answered(address)
     for window in bpy.context.window_manager.windows:
         for area in window.screen.areas:
             area.tag_redraw()
     return None
+
+
+def _testing_text(address: str) -> str:
+    return f"Testing {address}..."
+
+
+def _timed_out_unless_answered(address: str, context=None) -> None:
+    """No CONNECTION event replaced the "Testing" line: the server did not answer in time."""
+    prefs = addon_preferences(context)
+    if prefs is not None and prefs.connection_text == _testing_text(address):
+        prefs.connection_ok = False
+        prefs.connection_text = (f"no answer from {address} within {CONNECTION_TIMEOUT_S:.0f} s; check that "
+                                 f"`render-backend serve` runs there and that the address and port are right")
 
 
 class LTX_OT_test_connection(bpy.types.Operator):
@@ -84,15 +103,18 @@ class LTX_OT_test_connection(bpy.types.Operator):
             self.report({"ERROR"}, prefs.connection_text)
             return {"CANCELLED"}
         worker = ss.get_worker()
-        worker.test_connection(profile)
-        prefs.connection_text, prefs.connection_ok = f"Testing {profile.address}...", True
+        # Not ok until the server answered: the CONNECTION event sets both.
+        prefs.connection_text, prefs.connection_ok = _testing_text(profile.address), False
+        key = worker.test_connection(profile)
+        deadline = time.monotonic() + CONNECTION_TIMEOUT_S
         if not (bpy.app.background or context.window is None):
-            bpy.app.timers.register(_poll_connection, first_interval=0.2)
+            bpy.app.timers.register(functools.partial(_poll_connection, key, deadline, profile.address),
+                                    first_interval=0.2)
             return {"FINISHED"}
-        deadline = time.monotonic() + 30.0  # headless: timers never fire, wait here
-        while worker.busy() and time.monotonic() < deadline:
+        while worker.busy(key) and time.monotonic() < deadline:  # headless: timers never fire, wait here
             time.sleep(0.05)
         ss.dispatch_events(worker, context)
+        _timed_out_unless_answered(profile.address, context)
         self.report({"INFO"} if prefs.connection_ok else {"ERROR"}, prefs.connection_text)
         return {"FINISHED"} if prefs.connection_ok else {"CANCELLED"}
 
@@ -145,7 +167,10 @@ class LTX_OT_preview_canvas(bpy.types.Operator):
         frame = scene.frame_current
         try:
             with tempfile.TemporaryDirectory(prefix="ltx_canvas_") as tmp:
-                args = ss.export_arguments(scene, frame, frame, f"canvas_{frame:04d}")  # 1 frame = 8*0+1
+                # The shortest shot the export accepts, starting here: the canvas (and its depth
+                # range) is the one a render starting at this frame would send.
+                last = frame + MIN_FRAMES - 1
+                args = ss.export_arguments(scene, frame, last, f"canvas_{frame:04d}", camera=False)
                 export_shot(scene, tmp, **args)
                 png = Path(tmp) / "control" / f"{frame:06d}.png"
                 old = bpy.data.images.get(CANVAS_IMAGE)
@@ -164,7 +189,8 @@ class LTX_OT_preview_canvas(bpy.types.Operator):
 
 
 class LTX_OT_redo_take(bpy.types.Operator):
-    """Restore the settings a take was made with (from its take.json)"""
+    """Restore the settings a take was made with (from its take.json): prompt, seed, strengths,
+    camera, LoRAs, size, frame range, targets and armatures"""
 
     bl_idname = "ltx_render.redo_take"
     bl_label = "Redo take"
@@ -181,13 +207,49 @@ class LTX_OT_redo_take(bpy.types.Operator):
             return {"CANCELLED"}
         settings = takes.redo_settings(record)
         frames = (settings.pop("frame_start", None), settings.pop("frame_end", None))
+        targets, armatures = settings.pop("targets", None), settings.pop("armatures", None)
+        props = scene.ltx_render
         for key, value in settings.items():
-            setattr(scene.ltx_render, key, value)
+            setattr(props, key, value)
         if None not in frames:
             scene.use_preview_range = True
             scene.frame_preview_start, scene.frame_preview_end = frames
-        self.report({"INFO"}, f"settings of {Path(folder).name} restored; press Render Preview for a new take")
+        missing = []
+        if targets is not None:
+            missing += restore_targets(props.targets, targets)
+        if armatures is not None:
+            missing += restore_targets(props.armatures, [{"object": name} for name in armatures], armature=True)
+        name = Path(folder).name
+        if missing:
+            self.report({"WARNING"}, f"settings of {name} restored, but {', '.join(missing)} no longer "
+                        f"exist(s) in this file; add the targets again before rendering")
+        else:
+            self.report({"INFO"}, f"settings of {name} restored; press Render Preview for a new take")
         return {"FINISHED"}
+
+
+def restore_targets(items, stored: list, armature: bool = False) -> list[str]:
+    """Refill a target list from take.json entries; returns what could not be found (described)."""
+    items.clear()
+    missing = []
+    for entry in stored:
+        if "collection" in entry:
+            found = bpy.data.collections.get(entry["collection"])
+            what = f"collection {entry['collection']!r}"
+        else:
+            found = bpy.data.objects.get(entry.get("object", ""))
+            if armature and found is not None and found.type != "ARMATURE":
+                found = None
+            what = f"{'armature' if armature else 'object'} {entry.get('object', '')!r}"
+        if found is None:
+            missing.append(what)
+            continue
+        item = items.add()
+        if "collection" in entry:
+            item.collection = found
+        else:
+            item.object = found
+    return missing
 
 
 CLASSES = (LTX_OT_profile_add, LTX_OT_profile_remove, LTX_OT_test_connection, LTX_OT_target_add,

@@ -77,20 +77,24 @@ class GetCapabilitiesRequest(_message.Message):
     def __init__(self, client_protocol_version: _Optional[str] = ...) -> None: ...
 
 class LoraInfo(_message.Message):
-    __slots__ = ("name", "kind", "reference_downscale_factor", "camera_move", "sha256", "rank")
+    __slots__ = ("name", "kind", "reference_downscale_factor", "camera_move", "sha256", "rank", "reference_size_divisor", "reference_size_multiple")
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_DOWNSCALE_FACTOR_FIELD_NUMBER: _ClassVar[int]
     CAMERA_MOVE_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
     RANK_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_SIZE_DIVISOR_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_SIZE_MULTIPLE_FIELD_NUMBER: _ClassVar[int]
     name: str
     kind: LoraKind
     reference_downscale_factor: int
     camera_move: str
     sha256: str
     rank: int
-    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[LoraKind, str]] = ..., reference_downscale_factor: _Optional[int] = ..., camera_move: _Optional[str] = ..., sha256: _Optional[str] = ..., rank: _Optional[int] = ...) -> None: ...
+    reference_size_divisor: int
+    reference_size_multiple: int
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[LoraKind, str]] = ..., reference_downscale_factor: _Optional[int] = ..., camera_move: _Optional[str] = ..., sha256: _Optional[str] = ..., rank: _Optional[int] = ..., reference_size_divisor: _Optional[int] = ..., reference_size_multiple: _Optional[int] = ...) -> None: ...
 
 class Capabilities(_message.Message):
     __slots__ = ("protocol_version", "server_version", "model_id", "model_variant", "loras", "frame_step", "max_frames", "size_multiple", "max_width", "max_height", "gpu_memory_free_bytes", "device", "default_steps", "default_guidance_scale", "default_fps", "audio_sample_rate", "two_stage", "auth_required")
@@ -149,18 +153,20 @@ class CameraFrame(_message.Message):
     def __init__(self, fx: _Optional[float] = ..., fy: _Optional[float] = ..., cx: _Optional[float] = ..., cy: _Optional[float] = ..., world_to_camera: _Optional[_Iterable[float]] = ..., lens_mm: _Optional[float] = ...) -> None: ...
 
 class CameraSettings(_message.Message):
-    __slots__ = ("mode", "preset_lora", "trajectory_lora", "weight", "frames")
+    __slots__ = ("mode", "preset_lora", "trajectory_lora", "weight", "frames", "reference_downscale_factor")
     MODE_FIELD_NUMBER: _ClassVar[int]
     PRESET_LORA_FIELD_NUMBER: _ClassVar[int]
     TRAJECTORY_LORA_FIELD_NUMBER: _ClassVar[int]
     WEIGHT_FIELD_NUMBER: _ClassVar[int]
     FRAMES_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_DOWNSCALE_FACTOR_FIELD_NUMBER: _ClassVar[int]
     mode: CameraMode
     preset_lora: str
     trajectory_lora: str
     weight: float
     frames: _containers.RepeatedCompositeFieldContainer[CameraFrame]
-    def __init__(self, mode: _Optional[_Union[CameraMode, str]] = ..., preset_lora: _Optional[str] = ..., trajectory_lora: _Optional[str] = ..., weight: _Optional[float] = ..., frames: _Optional[_Iterable[_Union[CameraFrame, _Mapping]]] = ...) -> None: ...
+    reference_downscale_factor: int
+    def __init__(self, mode: _Optional[_Union[CameraMode, str]] = ..., preset_lora: _Optional[str] = ..., trajectory_lora: _Optional[str] = ..., weight: _Optional[float] = ..., frames: _Optional[_Iterable[_Union[CameraFrame, _Mapping]]] = ..., reference_downscale_factor: _Optional[int] = ...) -> None: ...
 
 class ControlSettings(_message.Message):
     __slots__ = ("lora", "lora_weight", "strength", "frame_strength", "background_strength", "has_background_strength", "reference_downscale_factor")

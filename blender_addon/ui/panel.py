@@ -1,7 +1,7 @@
 """The 3D viewport sidebar tab "LTX Render" and the status bar line.
 
-draw() only lays out properties and operators; every string it shows was computed by an
-operator or a property getter.
+draw() only lays out properties and operators; every string it shows was computed and stored
+by an operator, a property update or a handler (ui/handlers.py).
 """
 
 from __future__ import annotations
@@ -104,8 +104,11 @@ class LTX_PT_camera(_SidebarPanel, bpy.types.Panel):
         settings = context.scene.ltx_render
         self.layout.prop(settings, "camera_mode")
         row = self.layout.row()
-        row.active = settings.camera_mode in ("preset", "trajectory")
+        row.active = settings.camera_mode == "preset"
         row.prop(settings, "camera_preset")
+        row = self.layout.row()
+        row.active = settings.camera_mode == "trajectory"
+        row.prop(settings, "camera_trajectory")
 
 
 class LTX_PT_takes(_SidebarPanel, bpy.types.Panel):

@@ -75,22 +75,40 @@ class LTX_PG_job(bpy.types.PropertyGroup):
             setattr(self, key, value)
 
 
-def _frame_note(self) -> str:
-    scene = self.id_data
+def frame_note(scene: bpy.types.Scene, limits: dict) -> str:
+    """What a Render Preview of the scene's range will render, or why it cannot."""
     start, end = shot_range(scene)
     try:
         n, message = snap_frames(end - start + 1)
-    except ValueError as exc:  # a getter must not raise: the panel shows the reason instead
+    except ValueError as exc:  # shown in the panel instead
         return str(exc)
-    return message or frames_problem(n, profile_limits(self.profile)) or f"{n} frames ({start}..{start + n - 1})"
+    return message or frames_problem(n, limits) or f"{n} frames ({start}..{start + n - 1})"
 
 
-def _size_note(self) -> str:
+def size_note(width: int, height: int, limits: dict) -> str:
+    """The size a render will use (snapped to the server's rules), or why it cannot."""
     try:
-        w, h, message = snap_size_for(self.width, self.height, profile_limits(self.profile))
+        w, h, message = snap_size_for(width, height, limits)
     except ValueError as exc:
         return str(exc)
     return message or f"{w} x {h}"
+
+
+def refresh_notes(scene: bpy.types.Scene) -> None:
+    """Recompute the panel's frame and size notes into stored strings, so draw() only reads them.
+    Called when width/height/profile change, when the frame range changes (msgbus, see
+    handlers.py), after a .blend loads and when a Test connection brings new server limits."""
+    settings = getattr(scene, "ltx_render", None)
+    if settings is None:
+        return
+    limits = profile_limits(settings.profile)
+    notes = frame_note(scene, limits), size_note(settings.width, settings.height, limits)
+    if (settings.frame_note, settings.size_note) != notes:  # write only on change: no needless redraws
+        settings.frame_note, settings.size_note = notes
+
+
+def _refresh_notes(self, _context) -> None:
+    refresh_notes(self.id_data)
 
 
 def shot_range(scene: bpy.types.Scene) -> tuple[int, int]:
@@ -112,17 +130,25 @@ class LTX_PG_settings(bpy.types.PropertyGroup):
                                            description="Use a separate strength outside the targets' mask")
     background_strength: FloatProperty(name="Background", default=0.2, min=0.0, max=1.0, subtype="FACTOR")
     camera_mode: EnumProperty(name="Camera", items=CAMERA_MODES, default="auto")
-    camera_preset: StringProperty(name="Camera LoRA", description="Camera LoRA name on the server")
+    camera_preset: StringProperty(name="Camera LoRA",
+                                  description="Camera preset LoRA name on the server (Named preset mode)")
+    camera_trajectory: StringProperty(
+        name="Trajectory LoRA",
+        description="Trajectory LoRA name on the server ('' = the server's only one) (Trajectory mode)")
     control_lora: StringProperty(name="Control LoRA", description="Control LoRA name on the server ('' = none)")
     seed: IntProperty(name="Seed", default=0, min=0)
-    width: IntProperty(name="Width", default=768, min=32, soft_max=1920, description="Video width in pixels")
-    height: IntProperty(name="Height", default=512, min=32, soft_max=1088, description="Video height in pixels")
+    width: IntProperty(name="Width", default=768, min=32, soft_max=1920, description="Video width in pixels",
+                       update=_refresh_notes)
+    height: IntProperty(name="Height", default=512, min=32, soft_max=1088, description="Video height in pixels",
+                        update=_refresh_notes)
     control_factor: IntProperty(name="Control downscale", default=1, min=1, max=8,
                                 description="Render the control canvas at 1/factor of the video size")
     audio: BoolProperty(name="Audio", default=True, description="Add the generated sound to the sequencer")
-    profile: StringProperty(name="Server", description="Connection profile name (add-on preferences)")
-    frame_note: StringProperty(name="Frames", get=_frame_note)
-    size_note: StringProperty(name="Size", get=_size_note)
+    profile: StringProperty(name="Server", description="Connection profile name (add-on preferences)",
+                            update=_refresh_notes)
+    # Computed by refresh_notes() (never in draw()): what a render of the range / size will use.
+    frame_note: StringProperty(name="Frames")
+    size_note: StringProperty(name="Size")
     canvas_image: PointerProperty(type=bpy.types.Image, name="Canvas preview")
     # Live state, written by the operators only (draw() reads them).
     status_text: StringProperty(name="Status")

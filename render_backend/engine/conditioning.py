@@ -4,8 +4,8 @@ Control canvas -> a reference at the control LoRA's factor (or the request's ove
 per-token strength map. Camera, by mode:
 - "auto": classify the track; apply the installed preset LoRA for that move (if any);
 - "preset": the named preset LoRA;
-- "trajectory": a trajectory canvas at the trajectory LoRA's factor as a second reference
-  (strength 1) plus that LoRA;
+- "trajectory": a trajectory canvas at the trajectory LoRA's factor (or the request's override)
+  as a second reference (strength 1) plus that LoRA;
 - "off": nothing.
 """
 
@@ -176,6 +176,8 @@ def _plan_trajectory(req: RenderRequest, registry: dict[str, LoraInfo], plan: Co
     if not cam.frames:
         raise InvalidRequest("camera mode 'trajectory' needs the camera track (one camera per frame)")
     factor = info.reference_downscale_factor or 1
+    if cam.reference_downscale_factor is not None:
+        factor = cam.reference_downscale_factor
     ref_w, ref_h = reference_size(size[0], size[1], factor)
     try:
         # Intrinsics are in output pixels; the canvas generator rescales them to the canvas.
@@ -184,4 +186,5 @@ def _plan_trajectory(req: RenderRequest, registry: dict[str, LoraInfo], plan: Co
         raise InvalidRequest(f"camera track: {e}") from None
     plan.references.append(ReferenceCanvas("camera_trajectory", canvas, factor, 1.0))
     plan.camera.update(lora=info.name, reference_downscale_factor=factor, canvas_size=[ref_w, ref_h],
+                       factor_source="request" if cam.reference_downscale_factor is not None else "lora metadata",
                        canvas_spec="ltx-camera-canvas/1")

@@ -16,7 +16,6 @@ latent 2x upsampler, stage 2 = a short refine at full size from sigma 0.909 with
 
 from __future__ import annotations
 
-import copy
 import gc
 import time
 import warnings
@@ -35,8 +34,9 @@ from .limits import (
     STAGE_2_SIGMAS,
     TWO_STAGE_SIZE_MULTIPLE,
     check_request,
+    make_scheduler,
+    reference_divisor,
     resolve_dtype,
-    set_schedule,
     sigma_schedule,
 )
 from .loras import LoraInfo, check_lora_shapes, find_loras, inspect_lora
@@ -48,6 +48,7 @@ from .request import (
     LoraMismatch,
     NotLoaded,
     OutOfMemory,
+    PlanFn,
     ProgressFn,
     RenderRequest,
     RenderResult,
@@ -144,7 +145,7 @@ class Engine:
             "device": str(self.device),
             "dtype": str(self.dtype).replace("torch.", ""),
             "gpu_memory_free_bytes": int(free),
-            "loras": [info.public() for info in self.loras.values()],
+            "loras": [self._lora_capabilities(info) for info in self.loras.values()],
             "frame_step": FRAME_STEP,
             "max_frames": MAX_FRAMES,
             "size_multiple": TWO_STAGE_SIZE_MULTIPLE if self.upsampler else SIZE_MULTIPLE,
@@ -157,36 +158,57 @@ class Engine:
             "two_stage": bool(self.upsampler),
         }
 
+    def _lora_capabilities(self, info: LoraInfo) -> dict:
+        """info.public() + the reference canvas size rule: (W / divisor) x (H / divisor) pixels."""
+        d = info.public()
+        factor = info.reference_downscale_factor
+        divisor = reference_divisor(factor, bool(self.upsampler)) if factor else 0
+        d.update(reference_size_divisor=divisor, reference_size_multiple=SIZE_MULTIPLE * divisor)
+        return d
+
     # ------------------------------------------------------------------ rendering
     def render(self, req: RenderRequest, progress: ProgressFn | None = None,
-               should_cancel: CancelFn | None = None) -> RenderResult:
-        """One generation. Raises InvalidRequest, UnknownLora, Cancelled or OutOfMemory (engine stays usable)."""
+               should_cancel: CancelFn | None = None, on_plan: PlanFn | None = None) -> RenderResult:
+        """One generation. Raises InvalidRequest, UnknownLora, Cancelled or OutOfMemory (engine stays usable).
+
+        on_plan({"control": ..., "camera": ...}) is called once the conditioning is planned (camera
+        move classified, LoRAs chosen), before any model work.
+        """
         if not self.loaded:
             raise NotLoaded("the model is still loading; try again when the server reports SERVING")
         check_request(req, two_stage=bool(self.upsampler))
+        oom = None
         try:
-            return self._generate(req, progress or (lambda *a: None), should_cancel or (lambda: False))
-        except torch.OutOfMemoryError as e:
-            self._free_memory()
-            first_line = str(e).splitlines()[0] if str(e) else "CUDA out of memory"
-            raise OutOfMemory(
-                f"GPU out of memory for {req.num_frames} frames at {req.width}x{req.height}: try fewer frames "
-                f"or a smaller size, or start the server with --cpu-offload and/or --vae-tiling ({first_line})"
-            ) from None
+            return self._generate(req, progress or (lambda *a: None), should_cancel or (lambda: False),
+                                  on_plan or (lambda plan: None))
+        except RuntimeError as e:  # torch.OutOfMemoryError, or a CUDA "out of memory" error
+            if not (isinstance(e, torch.OutOfMemoryError) or "out of memory" in str(e).lower()):
+                raise
+            oom = str(e).splitlines()[0] if str(e) else "CUDA out of memory"
         except EngineError:
-            self._free_memory()
+            self._release()
             raise
         finally:
             if self._bias is not None:
                 self._bias.clear()
+        # Out of the except block: the traceback, whose frames hold the generation's tensors, is gone.
+        self._release()
+        raise OutOfMemory(
+            f"GPU out of memory for {req.num_frames} frames at {req.width}x{req.height}: try fewer frames "
+            f"or a smaller size, or start the server with --cpu-offload and/or --vae-tiling ({oom})")
 
-    def _free_memory(self) -> None:
+    def _release(self) -> None:
+        """Drop what a failed generation left behind, then hand cached GPU blocks back."""
+        if self._bias is not None:
+            self._bias.clear()  # (N, N) attention biases: the largest tensors we keep between calls
+        self.last_latents = None
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
     @torch.no_grad()
-    def _generate(self, req: RenderRequest, progress: ProgressFn, should_cancel: CancelFn) -> RenderResult:
+    def _generate(self, req: RenderRequest, progress: ProgressFn, should_cancel: CancelFn,
+                  on_plan: PlanFn) -> RenderResult:
         pipe, device = self.pipe, self._execution_device()
         timings: dict[str, float] = {}
         t_start = time.perf_counter()
@@ -195,6 +217,7 @@ class Engine:
         two_stage = self.latent_upsampler is not None
         width, height = (req.width // 2, req.height // 2) if two_stage else (req.width, req.height)
         plan = plan_conditioning(req, self.loras, width, height)
+        on_plan({"control": plan.control, "camera": plan.camera})
         total_steps = steps + (len(STAGE_2_SIGMAS) if two_stage else 0)
 
         # 1. Text: Gemma hidden states -> connectors -> video and audio prompt embeddings.
@@ -222,10 +245,10 @@ class Engine:
 
         # 4. Denoise with this request's LoRAs and references.
         self._activate_adapters(plan.adapters)
-        sigmas = sigma_schedule(steps, self.variant)
+        sigmas, shift = sigma_schedule(steps, self.variant)
         t0 = time.perf_counter()
-        latents, audio_latents = self._denoise(
-            latents, audio_latents, (lf, lh, lw), refs, text, sigmas, guidance, req.fps,
+        latents, audio_latents, sigmas = self._denoise(
+            latents, audio_latents, (lf, lh, lw), refs, text, (sigmas, shift), guidance, req.fps,
             progress, should_cancel, step_offset=0, total_steps=total_steps)
         timings["denoise_s"] = time.perf_counter() - t0
 
@@ -239,8 +262,8 @@ class Engine:
             latents = (1 - s0) * latents + s0 * noise  # back to the stage-2 start noise level
             audio_latents = (1 - s0) * audio_latents + s0 * audio_noise
             self._activate_adapters([])
-            latents, audio_latents = self._denoise(
-                latents, audio_latents, (lf, lh, lw), [], text, STAGE_2_SIGMAS, guidance, req.fps,
+            latents, audio_latents, stage2_sigmas = self._denoise(
+                latents, audio_latents, (lf, lh, lw), [], text, (STAGE_2_SIGMAS, False), guidance, req.fps,
                 progress, should_cancel, step_offset=steps, total_steps=total_steps)
             timings["stage2_s"] = time.perf_counter() - t0
         self.last_latents = latents.detach().float().cpu()
@@ -255,11 +278,11 @@ class Engine:
         timings["total_s"] = time.perf_counter() - t_start
         progress("decoding", 1, 1)
 
-        info = self._info(req, plan, refs, steps, guidance, lf * lh * lw, sigmas, timings)
+        info = self._info(req, plan, refs, steps, guidance, lf * lh * lw, sigmas, shift, timings)
         if two_stage:
             info["two_stage"] = {"stage1_size": [width, height], "stage1_target_tokens": lf * (lh // 2) * (lw // 2),
                                  "upsampler": self.upsampler,
-                                 "stage2_sigmas": STAGE_2_SIGMAS, "stage2_loras": []}
+                                 "stage2_sigmas": stage2_sigmas, "stage2_loras": []}
         return RenderResult(video=video, audio=audio if req.audio else None,
                             audio_sample_rate=int(pipe.vocoder.config.output_sampling_rate),
                             fps=float(req.fps), info=info)
@@ -274,9 +297,10 @@ class Engine:
             embeds, mask = torch.cat([neg_embeds, embeds]), torch.cat([neg_mask, mask])  # (2B, L, D)
         return pipe.connectors(embeds, mask, padding_side=pipe.tokenizer_padding_side)
 
-    def _denoise(self, latents, audio_latents, grid, refs, text, sigmas, guidance, fps, progress,
+    def _denoise(self, latents, audio_latents, grid, refs, text, schedule, guidance, fps, progress,
                  should_cancel, step_offset: int, total_steps: int):
-        """The denoising loop over `sigmas`; reference tokens ride along at t=0 and are never updated."""
+        """The denoising loop over schedule = (sigmas, shift); reference tokens ride along at t=0 and are
+        never updated. Returns (latents, audio latents, the sigmas the scheduler stepped through + final 0)."""
         pipe, device = self.pipe, latents.device
         lf, lh, lw = grid
         num_target = latents.shape[1]
@@ -293,10 +317,10 @@ class Engine:
         self._bias.video_self = build_video_self_bias(num_target, strengths, self.dtype, device)
         self._bias.audio_over_video = build_audio_over_video_bias(num_target, strengths, self.dtype, device)
 
-        # Video and audio step together; the resolution shift depends on the target size only.
-        scheduler, audio_scheduler = copy.deepcopy(pipe.scheduler), copy.deepcopy(pipe.scheduler)
-        set_schedule(scheduler, sigmas, num_target, device)
-        set_schedule(audio_scheduler, sigmas, num_target, device)
+        # Video and audio step together; the resolution shift (if any) depends on the target size only.
+        sigmas, shift = schedule
+        scheduler = make_scheduler(pipe.scheduler, sigmas, shift, num_target, device)
+        audio_scheduler = make_scheduler(pipe.scheduler, sigmas, shift, num_target, device)
 
         for i, t in enumerate(scheduler.timesteps):
             step = step_offset + i + 1
@@ -326,7 +350,7 @@ class Engine:
             audio_latents = audio_scheduler.step(pred_audio, t, audio_latents, return_dict=False)[0]
             progress("denoising", step, total_steps)
         self._bias.clear()
-        return latents, audio_latents
+        return latents, audio_latents, [round(float(s), 6) for s in scheduler.sigmas]
 
     def _activate_adapters(self, adapters: list[tuple[str, float]]) -> None:
         """Only these adapters are active, with these weights."""
@@ -341,7 +365,7 @@ class Engine:
     def _execution_device(self) -> torch.device:
         return self.pipe._execution_device if self.cpu_offload else self.device
 
-    def _info(self, req, plan, refs, steps, guidance, num_target, sigmas, timings) -> dict:
+    def _info(self, req, plan, refs, steps, guidance, num_target, sigmas, shift, timings) -> dict:
         return {
             "model_id": self.model,
             "variant": self.variant,
@@ -353,7 +377,8 @@ class Engine:
             "width": req.width, "height": req.height, "num_frames": req.num_frames, "fps": float(req.fps),
             "num_inference_steps": steps,
             "guidance_scale": guidance,
-            "sigmas": [float(s) for s in sigmas],
+            "sigmas": sigmas,  # as the scheduler stepped through them, final 0 included
+            "sigma_shift": "resolution-dependent (diffusers)" if shift else "none (published schedule as is)",
             "loras": [{"name": n, "weight": w, "kind": self.loras[n].kind, "sha256": self.loras[n].sha256}
                       for n, w in plan.adapters],
             "control": plan.control,

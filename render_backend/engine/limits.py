@@ -5,6 +5,8 @@ The server's validation can call `check_request` before any GPU work.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 
@@ -56,11 +58,18 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     return table[dtype]
 
 
-def sigma_schedule(steps: int, variant: str) -> list[float]:
-    """The distilled schedule for 8 steps on a distilled model, else diffusers' linear 1 -> 1/steps."""
+def sigma_schedule(steps: int, variant: str) -> tuple[list[float], bool]:
+    """(sigmas, shift): the published distilled schedule, used as is (shift False), for 8 steps on a
+    distilled model; else diffusers' linear 1 -> 1/steps with its resolution-dependent shift."""
     if variant in ("distilled", "tiny-test") and steps == len(DISTILLED_SIGMAS):
-        return list(DISTILLED_SIGMAS)
-    return [float(s) for s in np.linspace(1.0, 1.0 / steps, steps)]
+        return list(DISTILLED_SIGMAS), False
+    return [float(s) for s in np.linspace(1.0, 1.0 / steps, steps)], True
+
+
+def reference_divisor(factor: int, two_stage: bool) -> int:
+    """Output pixels per reference-canvas pixel: the factor, x2 in two-stage mode (references
+    ride in stage 1, which runs at half size)."""
+    return int(factor) * (2 if two_stage else 1)
 
 
 def shift_mu(num_tokens: int, config) -> float:
@@ -72,6 +81,23 @@ def shift_mu(num_tokens: int, config) -> float:
     return num_tokens * slope + base_shift - slope * base_len
 
 
-def set_schedule(scheduler, sigmas: list[float], num_tokens: int, device) -> None:
-    kwargs = {"mu": shift_mu(num_tokens, scheduler.config)} if scheduler.config.get("use_dynamic_shifting") else {}
+def make_scheduler(base, sigmas: list[float], shift: bool, num_tokens: int, device):
+    """A fresh scheduler (a copy of the pipeline's) set to `sigmas`; its `.sigmas` are the ones used.
+
+    shift=False: the sigmas are used exactly as given, as Lightricks' pipelines and diffusers' LTX-2
+    docs do for the distilled and stage-2 schedules (a scheduler with use_dynamic_shifting shifts
+    given sigmas too: with LTX-2's shift settings at 768x512x121 frames, 0.421875 would become 0.92).
+    shift=True: what diffusers'
+    LTX2 pipelines do with their default linear schedule (mu from the target token count).
+    """
+    if shift:
+        scheduler = copy.deepcopy(base)
+        kwargs = {"mu": shift_mu(num_tokens, scheduler.config)} if scheduler.config.get("use_dynamic_shifting") else {}
+    else:
+        scheduler = type(base).from_config(base.config, use_dynamic_shifting=False, shift=1.0, shift_terminal=None)
+        kwargs = {}
     scheduler.set_timesteps(sigmas=sigmas, device=device, **kwargs)
+    if not shift and not torch.allclose(scheduler.sigmas[:-1].cpu(), torch.tensor(sigmas, dtype=torch.float32)):
+        raise RuntimeError(f"{type(base).__name__} changed the fixed sigmas {sigmas} into "
+                           f"{scheduler.sigmas.tolist()}; check the model's scheduler_config.json")
+    return scheduler

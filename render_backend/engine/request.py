@@ -68,6 +68,7 @@ class CameraRequest:
     trajectory_lora: str = ""
     weight: float = 1.0
     frames: list[CameraFrame] = field(default_factory=list)
+    reference_downscale_factor: Optional[int] = None  # trajectory canvas; None = from the LoRA file
 
 
 @dataclass
@@ -106,4 +107,6 @@ class RenderResult:
 
 # progress(stage, step, total_steps): stage in "text encoding", "denoising", "decoding".
 ProgressFn = Callable[[str, int, int], None]
+# on_plan({"control": {...}, "camera": {...}}): the conditioning plan, as RenderResult.info reports it.
+PlanFn = Callable[[dict], None]
 CancelFn = Callable[[], bool]

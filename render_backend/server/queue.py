@@ -41,6 +41,7 @@ class LiveProgress:
     step_started: float = 0.0
     step_seconds: list[float] = field(default_factory=list)  # duration of each finished step
     started: float = field(default_factory=time.monotonic)
+    camera_move: str = ""  # set as soon as the engine has planned the conditioning
 
     def fraction(self) -> float:
         base = _STAGE_PROGRESS.get(self.stage, 0.0)
@@ -95,7 +96,7 @@ class JobBoard:
 
 
 class JobRunner:
-    """Runs queued jobs one at a time. `engine` has .render(req, progress, should_cancel)."""
+    """Runs queued jobs one at a time. `engine` has .render(req, progress, should_cancel, on_plan)."""
 
     def __init__(self, store: JobStore, engine, board: JobBoard, *, model_info: Callable[[], dict],
                  on_finished: Callable[[], None] = lambda: None):
@@ -184,6 +185,10 @@ class JobRunner:
         flag = self._cancel_flags[job_id]
         t0 = time.monotonic()
 
+        def on_plan(plan: dict) -> None:
+            live.camera_move = _camera_move(plan)
+            self.board.changed()
+
         def progress(stage: str, step: int, total: int) -> None:
             now = time.monotonic()
             if stage == "denoising" and live.stage == "denoising" and step > live.step:
@@ -198,7 +203,7 @@ class JobRunner:
             inputs = self.store.inputs_dir(job_id)
             req = build_request(m, load_frames(inputs, "control", m.num_control_frames),
                                 load_frames(inputs, "mask", m.num_control_frames if m.has_mask else 0))
-            result = self.engine.render(req, progress=progress,
+            result = self.engine.render(req, progress=progress, on_plan=on_plan,
                                         should_cancel=lambda: flag.is_set() or self._stopping.is_set())
             denoise_end = time.monotonic()
             camera_move = _camera_move(result.info)

@@ -80,7 +80,9 @@ class RenderService(pb_grpc.RenderServiceServicer):
             c.loras.add(name=lo["name"], kind=LORA_KINDS.get(lo.get("kind"), pb.LORA_KIND_UNSPECIFIED),
                         reference_downscale_factor=int(lo.get("reference_downscale_factor") or 0),
                         camera_move=lo.get("camera_move") or "", sha256=lo.get("sha256") or "",
-                        rank=int(lo.get("rank") or 0))
+                        rank=int(lo.get("rank") or 0),
+                        reference_size_divisor=int(lo.get("reference_size_divisor") or 0),
+                        reference_size_multiple=int(lo.get("reference_size_multiple") or 0))
         return c
 
     # ------------------------------------------------------------ submit
@@ -155,6 +157,7 @@ class RenderService(pb_grpc.RenderServiceServicer):
             live = self.board.live.get(job_id)
             if live is not None:
                 ev.stage, ev.step, ev.total_steps = live.stage, live.step, live.total
+                ev.camera_move = ev.camera_move or live.camera_move  # known before the store has it
                 ev.progress = live.fraction()
                 ev.eta_seconds = self.board.eta(job_id)
         elif job.state == DONE:
@@ -173,7 +176,7 @@ class RenderService(pb_grpc.RenderServiceServicer):
             ev = self.event(request.job_id)
             if ev is None:  # deleted by retention while watched
                 await _abort(context, "NOT_FOUND", f"job '{request.job_id}' was removed")
-            key = (ev.state, ev.stage, ev.step, ev.total_steps, ev.queue_position, ev.message)
+            key = (ev.state, ev.stage, ev.step, ev.total_steps, ev.queue_position, ev.message, ev.camera_move)
             if key != last_key:
                 yield ev
                 last_key, last_sent = key, time.monotonic()

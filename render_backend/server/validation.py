@@ -35,6 +35,9 @@ def _bad(message: str) -> ShotError:
     return ShotError("INVALID_ARGUMENT", message)
 
 
+REFERENCE_CELL = 32  # reference canvas pixels per latent cell: its width and height must be multiples
+
+
 @dataclass
 class Limits:
     """The rules a shot must follow: the engine's capabilities plus server-side limits."""
@@ -50,6 +53,7 @@ class Limits:
     max_prompt_chars: int = 4000
     max_request_id_chars: int = 128
     max_lora_weight: float = 4.0
+    two_stage: bool = False  # references ride in the half-size stage 1
     loras: dict[str, dict] = field(default_factory=dict)  # name -> capabilities LoRA dict
 
     @classmethod
@@ -57,11 +61,16 @@ class Limits:
         keys = ("frame_step", "max_frames", "size_multiple", "max_width", "max_height")
         kw = {k: int(caps[k]) for k in keys if caps.get(k)}
         kw["loras"] = {lo["name"]: lo for lo in caps.get("loras", [])}
+        kw["two_stage"] = bool(caps.get("two_stage"))
         kw.update(overrides)
         return cls(**kw)
 
     def names(self, *kinds: str) -> list[str]:
         return sorted(n for n, lo in self.loras.items() if not kinds or lo.get("kind") in kinds)
+
+    def divisor(self, factor: int) -> int:
+        """Output pixels per reference pixel (as Capabilities' reference_size_divisor)."""
+        return factor * (2 if self.two_stage else 1)
 
 
 # ---------------------------------------------------------------- suggestions
@@ -156,6 +165,8 @@ def _check_control(m: pb.ShotManifest, limits: Limits, warnings: list[str]) -> N
     if m.num_control_frames and m.num_control_frames != m.num_frames:
         raise _bad(f"num_control_frames must equal num_frames ({m.num_frames}) or be 0 "
                    f"(got {m.num_control_frames}); send one control canvas per output frame")
+    if c.HasField("strength") and not c.lora:
+        warnings.append("control.strength is set but no control LoRA is: it is ignored")
     if c.lora and not m.num_control_frames:
         raise _bad(f"control.lora is '{c.lora}' but no control frames are sent; set num_control_frames "
                    f"to {m.num_frames} and send the canvas, or clear control.lora")
@@ -166,9 +177,10 @@ def _check_control(m: pb.ShotManifest, limits: Limits, warnings: list[str]) -> N
         return
     lora = _lora(limits, c.lora, ("control",), "control")
     _weight("control.lora_weight", c.lora_weight, limits)
-    _unit("control.strength", c.strength)
-    if c.strength == 0:
-        warnings.append("control.strength is 0: the control canvas has no influence (1 follows it fully)")
+    if c.HasField("strength"):  # not set = 1.0
+        _unit("control.strength", c.strength)
+        if c.strength == 0:
+            warnings.append("control.strength is 0: the control canvas has no influence (1 follows it fully)")
     if c.frame_strength:
         if len(c.frame_strength) != m.num_frames:
             raise _bad(f"control.frame_strength has {len(c.frame_strength)} values; it needs one per "
@@ -182,17 +194,36 @@ def _check_control(m: pb.ShotManifest, limits: Limits, warnings: list[str]) -> N
         if not m.has_mask:
             warnings.append("control.background_strength is ignored without mask frames")
     factor = c.reference_downscale_factor or int(lora.get("reference_downscale_factor") or 1)
-    if m.width % factor or m.height % factor:
-        ok = [f for f in (1, 2, 4, 8) if m.width % f == 0 and m.height % f == 0]
-        raise _bad(f"reference_downscale_factor {factor} does not divide the size {m.width}x{m.height}; "
-                   f"use one of {ok} or change the size")
+    rw, rh = _reference_size(m, limits, factor, f"control LoRA '{c.lora}'", "control.reference_downscale_factor",
+                             bool(c.reference_downscale_factor))
     cw, ch = m.control_width or m.width, m.control_height or m.height
     if cw > m.width or ch > m.height or abs(cw / ch - m.width / m.height) > 0.01 * (m.width / m.height):
         raise _bad(f"control canvas {cw}x{ch} must have the shot's aspect ratio and be at most "
-                   f"{m.width}x{m.height}; export it at {m.width // factor}x{m.height // factor}")
-    if (cw, ch) != (m.width // factor, m.height // factor):
-        warnings.append(f"control canvas is {cw}x{ch}; the engine reads it at "
-                        f"{m.width // factor}x{m.height // factor} (export that size to save time)")
+                   f"{m.width}x{m.height}; export it at {rw}x{rh}")
+    if (cw, ch) != (rw, rh):
+        warnings.append(f"control canvas is {cw}x{ch}; the engine reads it at {rw}x{rh} "
+                        "(export that size to save time)")
+
+
+def _reference_size(m: pb.ShotManifest, limits: Limits, factor: int, who: str, field_name: str,
+                    from_request: bool) -> tuple[int, int]:
+    """(w, h) of the reference canvas the engine will read; refuses a size whose w or h is not a
+    whole number of latent cells (the engine would fail after the upload and the queue wait)."""
+    d = limits.divisor(factor)
+    multiple = REFERENCE_CELL * d
+    if m.width % multiple == 0 and m.height % multiple == 0:
+        return m.width // d, m.height // d
+    source = f"{field_name} {factor}" if from_request else f"the LoRA's reference_downscale_factor {factor}"
+    two = ", halved again in two-stage mode" if limits.two_stage else ""
+    ok = [f for f in range(1, 17) if m.width % (REFERENCE_CELL * limits.divisor(f)) == 0
+          and m.height % (REFERENCE_CELL * limits.divisor(f)) == 0]
+    fix = " or ".join(map(str, ok[-2:])) if from_request else None
+    tries = "; ".join(f"{name} {' or '.join(map(str, nearest_multiples(v, multiple)))}"
+                      for name, v in (("width", m.width), ("height", m.height)) if v % multiple)
+    raise _bad(f"{who} reads its canvas at 1/{d} of {m.width}x{m.height} ({source}{two}) = "
+               f"{m.width / d:g}x{m.height / d:g} pixels, but both sides must be multiples of {REFERENCE_CELL}; "
+               f"make width and height multiples of {multiple} (try {tries})"
+               + (f" or set {field_name} to {fix}" if fix else ""))
 
 
 def _check_camera(m: pb.ShotManifest, limits: Limits, warnings: list[str]) -> None:
@@ -210,7 +241,12 @@ def _check_camera(m: pb.ShotManifest, limits: Limits, warnings: list[str]) -> No
         if not cam.trajectory_lora:
             raise _bad("camera.mode is TRAJECTORY but camera.trajectory_lora is empty; pick one of: "
                        + (", ".join(limits.names("camera_trajectory")) or "none installed"))
-        _lora(limits, cam.trajectory_lora, ("camera_trajectory",), "camera trajectory")
+        lora = _lora(limits, cam.trajectory_lora, ("camera_trajectory",), "camera trajectory")
+        factor = cam.reference_downscale_factor or int(lora.get("reference_downscale_factor") or 1)
+        _reference_size(m, limits, factor, f"camera trajectory LoRA '{cam.trajectory_lora}'",
+                        "camera.reference_downscale_factor", bool(cam.reference_downscale_factor))
+    elif cam.reference_downscale_factor:
+        warnings.append("camera.reference_downscale_factor is used only in TRAJECTORY mode; it is ignored")
     if mode in ("auto", "trajectory") and not cam.frames:
         if mode == "trajectory":
             raise _bad(f"camera.mode is TRAJECTORY but no camera frames were sent; send {m.num_frames}")
@@ -250,10 +286,12 @@ def build_request(m: pb.ShotManifest, control_frames: Optional[list[np.ndarray]]
         num_frames=m.num_frames, fps=m.fps, seed=m.seed,
         num_inference_steps=m.num_inference_steps or None, guidance_scale=m.guidance_scale or None,
         control_frames=control_frames if c.lora else None, control_lora=c.lora,
-        control_lora_weight=c.lora_weight or 1.0, strength=c.strength if c.lora else 1.0,
+        control_lora_weight=c.lora_weight or 1.0,
+        strength=c.strength if c.lora and c.HasField("strength") else 1.0,  # not set = follow the control
         frame_strength=list(c.frame_strength) or None, masks=masks if c.lora else None,
         background_strength=c.background_strength if c.has_background_strength else None,
         reference_downscale_factor=c.reference_downscale_factor or None,
         camera=CameraRequest(mode=mode, preset_lora=cam.preset_lora, trajectory_lora=cam.trajectory_lora,
-                             weight=cam.weight or 1.0, frames=frames),
+                             weight=cam.weight or 1.0, frames=frames,
+                             reference_downscale_factor=cam.reference_downscale_factor or None),
         extra_loras=[(e.name, e.weight or 1.0) for e in m.extra_loras], audio=m.audio)

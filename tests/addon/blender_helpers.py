@@ -21,10 +21,14 @@ def enable_addon():
 
 
 def fresh_shot(folder: Path, *, frames: int = 9, server_address: str = "", fps: int = 24,
-               profile_kw: dict | None = None) -> bpy.types.Scene:
+               profile_kw: dict | None = None, server=None) -> bpy.types.Scene:
     """The example walker shot, small (256x160), saved as folder/shot.blend, with a profile
-    "test" pointing at server_address. build_example_scene resets preferences, so the add-on
-    is enabled after it."""
+    "test" pointing at server_address (or at `server`, a conftest.LiveServer, with its token).
+    Control LoRA "control" (the tiny model's). build_example_scene resets preferences, so the
+    add-on is enabled after it."""
+    if server is not None:
+        server_address = server.address
+        profile_kw = {"token": server.token, **(profile_kw or {})}
     build_example_scene(frames=frames, width=256, height=160, fps=fps)
     prefs = enable_addon()
     prefs.profiles.clear()
@@ -33,6 +37,7 @@ def fresh_shot(folder: Path, *, frames: int = 9, server_address: str = "", fps: 
     settings.width, settings.height = 256, 160
     settings.prompt = "a man walks across a plaza"
     settings.seed = 3
+    settings.control_lora = "control"
     settings.targets.add().collection = bpy.data.collections["Actors"]
     for obj in scene.objects:
         if obj.type == "ARMATURE":

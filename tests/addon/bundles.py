@@ -11,8 +11,9 @@ from PIL import Image
 
 def write_bundle(folder: Path, *, frames: int = 9, width: int = 64, height: int = 64, fps: float = 24.0,
                  frame_start: int = 1, name: str = "shot_0001-0009", masks: bool = True,
-                 png_noise: bool = False) -> Path:
-    """A bundle with real PNGs; png_noise makes each PNG incompressible (multi-chunk uploads)."""
+                 png_noise: bool = False, control_lora: str = "control") -> Path:
+    """A bundle with real PNGs; png_noise makes each PNG incompressible (multi-chunk uploads).
+    control_lora: "control" is the tiny test model's control LoRA."""
     folder = Path(folder)
     (folder / "control").mkdir(parents=True, exist_ok=True)
     if masks:
@@ -39,7 +40,7 @@ def write_bundle(folder: Path, *, frames: int = 9, width: int = 64, height: int 
             "seed": 7, "width": width, "height": height, "control_width": width, "control_height": height,
             "fps": fps, "frame_start": frame_start, "frame_end": frame_start + frames - 1,
             "depth_range": {"near": 1.0, "far": 10.0},
-            "strength": {"global": 0.8, "per_frame": None, "background": 0.2}, "control_lora": "depth-pose",
+            "strength": {"global": 0.8, "per_frame": None, "background": 0.2}, "control_lora": control_lora,
             "camera": {"mode": "auto", "preset_lora": "", "trajectory_lora": "", "weight": 1.0},
             "targets": ["Actors"], "armatures": ["Walker"], "frames": cam_frames}
     (folder / "shot.json").write_text(json.dumps(shot))

@@ -26,7 +26,28 @@ import build_addon  # noqa: E402
 pytestmark = [pytest.mark.blender, pytest.mark.slow]
 
 INSTALL_SCRIPT = r"""
-import json, os, sys
+import importlib.machinery, json, os, site, sys
+
+# Blender's own Python has no grpc / protobuf / typing_extensions; this venv has them. Hide the
+# venv's copies so that only the extension's bundled wheels can provide them, as in Blender.
+VENV_SITE = {os.path.realpath(p) for p in site.getsitepackages()}
+HIDDEN = ("grpc", "google", "typing_extensions")
+assert not [m for m in sys.modules if m.split(".")[0] in HIDDEN], "imported before the hider"
+
+
+class HideVenvCopies:
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if path is not None or name.split(".")[0] not in HIDDEN:
+            return None  # submodules search their parent's folder: wherever that came from
+        outside = [p for p in sys.path if os.path.realpath(p or ".") not in VENV_SITE]
+        spec = importlib.machinery.PathFinder.find_spec(name, outside)
+        if spec is None:
+            raise ModuleNotFoundError(f"No module named {name!r} outside the venv", name=name)
+        return spec
+
+
+sys.meta_path.insert(0, HideVenvCopies)
 import bpy
 zip_path, ext_dir = sys.argv[1], sys.argv[2]
 prefs = bpy.context.preferences
@@ -54,6 +75,9 @@ if addon is not None:
     out["profile"] = profiles.find_profile("local").address
     client = import_module(module + ".client.render_client")  # relative imports + bundled grpc/protobuf
     out["client_pb"] = client.pb.Capabilities(protocol_version="1.0").protocol_version
+    grpc, protobuf = sys.modules["grpc"], sys.modules["google.protobuf"]  # what the add-on really loaded
+    out["grpc_file"], out["protobuf_file"] = grpc.__file__, protobuf.__file__
+    out["site"] = site
 print("RESULT " + json.dumps(out))
 """
 
@@ -110,3 +134,8 @@ def test_linux_zip_installs_and_registers_in_blender(built_zips, tmp_path):
     assert out["panel"] and out["prefs_profiles"] and out["scene_settings"]
     assert {"grpc", "google", "typing_extensions.py"} <= set(out["site_packages"])  # wheels unpacked
     assert out["profile"] == "localhost:1" and out["client_pb"] == "1.0"
+    # The bundled wheels are what loads, not the test venv's grpc/protobuf.
+    site = Path(out["site"])
+    assert site.is_relative_to(tmp_path / "user"), site
+    assert Path(out["grpc_file"]).is_relative_to(site), out["grpc_file"]
+    assert Path(out["protobuf_file"]).is_relative_to(site), out["protobuf_file"]

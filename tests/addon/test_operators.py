@@ -1,6 +1,7 @@
-"""The add-on's operators in real bpy against a real gRPC server on loopback (fake GPU):
-Render Preview headless and modal (fake timer / Esc events), sequencer strips, re-attach
-after reloading the .blend, connection messages, Redo take, canvas preview, Render Animation."""
+"""The add-on's operators in real bpy against the REAL render server on loopback (real engine on
+the tiny model, conftest.live_server): Render Preview headless and modal (fake timer / Esc
+events: the one thing that cannot exist headless), sequencer strips, re-attach after reloading
+the .blend, connection messages, camera LoRA names, Redo take, canvas preview, Render Animation."""
 
 from __future__ import annotations
 
@@ -14,142 +15,208 @@ bpy = pytest.importorskip("bpy", reason="needs bpy (pip install bpy==5.0.1)")
 
 from blender_addon.core import jobs  # noqa: E402
 from blender_addon.operators import session as ss  # noqa: E402
+from blender_addon.operators.render import LTX_OT_render_preview, modal_step  # noqa: E402
 from blender_addon.proto import render_pb2 as pb  # noqa: E402
 from blender_addon.ui import vse  # noqa: E402
 from blender_addon.ui.preferences import find_profile  # noqa: E402
 
 from .blender_helpers import fresh_shot, strips, tick_until  # noqa: E402
-from .fake_server import FakeServer  # noqa: E402
+from .conftest import CONTROL_X2  # noqa: E402
 
 pytestmark = pytest.mark.blender
+PREFS = "blender_addon"
 
 
 def _job(scene):
     return scene.ltx_render.jobs[-1]
 
 
-def test_render_preview_headless_puts_synced_strips_at_the_shot_start(tmp_path):
-    with FakeServer(step_s=0.01) as server:
-        scene = fresh_shot(tmp_path, frames=9, server_address=server.address)
-        scene.frame_start, scene.frame_end = 5, 16  # 12 frames: snapped to 9 (5..13)
-        settings = scene.ltx_render
-        settings.control_strength = 0.0
-        settings.keyframe_insert("control_strength", frame=5)
-        settings.control_strength = 1.0
-        settings.keyframe_insert("control_strength", frame=13)
-        assert bpy.ops.ltx_render.render_preview() == {"FINISHED"}
-        manifest = next(iter(server.service.jobs.values())).manifest
+def _prefs():
+    return bpy.context.preferences.addons[PREFS].preferences
+
+
+def test_take_lands_at_the_shot_start_in_sync_after_the_scene_fps_changed(tmp_path, live_server):
+    """Shot 5..13 exported at 24 fps with a keyframed strength ramp; while the server renders, the
+    user switches the scene to 30 fps. The import must set the scene back to the movie's 24 fps
+    BEFORE adding the sound (at 30 fps the 9-frame sound strip would be 11 frames long)."""
+    scene = fresh_shot(tmp_path, frames=9, server=live_server, fps=24)
+    scene.frame_start, scene.frame_end = 5, 16  # 12 frames: Render Preview snaps to 9 (5..13)
+    settings = scene.ltx_render
+    settings.control_strength = 0.0
+    settings.keyframe_insert("control_strength", frame=5)
+    settings.control_strength = 1.0
+    settings.keyframe_insert("control_strength", frame=13)
+    runner = ss.ShotRender(scene, find_profile("test"), 5, 13)
+    tick_until(runner, lambda r: not runner.exporting)
+    assert _job(scene).state == jobs.SUBMITTING
+    scene.render.fps = 30  # changed while the server renders
+    later = scene.sequence_editor_create().strips.new_effect("later", "COLOR", channel=1, frame_start=500,
+                                                             length=10)
+    assert tick_until(runner, lambda r: r != {"RUNNING_MODAL"}) == {"FINISHED"}
     item = _job(scene)
     assert item.state == jobs.DONE and (item.frame_start, item.frame_end) == (5, 13)
     assert item.take_dir == "//renders/WalkDollyZoom/shot_0005-0013/take_001"
-    assert manifest.num_frames == 9 and manifest.frame_start == 5 and manifest.prompt == "a man walks across a plaza"
+    manifest = live_server.job(item.job_id).manifest
+    assert (manifest.num_frames, manifest.frame_start, manifest.fps) == (9, 5, 24.0)
+    assert manifest.prompt == "a man walks across a plaza" and manifest.control.lora == "control"
     ramp = list(manifest.control.frame_strength)
     assert len(ramp) == 9 and ramp[0] == pytest.approx(0.0) and ramp[-1] == pytest.approx(1.0)
     assert all(b > a for a, b in zip(ramp, ramp[1:], strict=False)) and manifest.control.strength == 1.0
-    movie, sound = strips(scene)
+    movie, sound = (s for s in strips(scene) if s.type in ("MOVIE", "SOUND"))
     assert (movie.type, sound.type) == ("MOVIE", "SOUND")
+    assert movie.fps == pytest.approx(24.0)
+    assert (scene.render.fps, scene.render.fps_base) == (24, 1.0)  # was 30: changed to the movie's
     assert movie.frame_final_start == sound.frame_final_start == 5
     assert movie.frame_final_duration == sound.frame_final_duration == 9
-    assert movie.fps == pytest.approx(24.0) and scene.render.fps == 24
+    assert (movie.channel, sound.channel, later.channel) == (1, 2, 1)  # a strip far later does not block
     take = tmp_path / "renders" / "WalkDollyZoom" / "shot_0005-0013" / "take_001"
     assert sorted(p.name for p in take.iterdir()) == ["audio.wav", "bundle", "sidecar.json", "take.json",
                                                       "video.mp4"]
     record = json.loads((take / "take.json").read_text())
-    assert record["frames"] == 9 and record["settings"]["seed"] == 3 and record["job_id"] == item.job_id
+    assert record["frames"] == 9 and record["fps"] == 24.0 and record["job_id"] == item.job_id
+    assert record["settings"]["seed"] == 3 and record["settings"]["targets"] == [{"collection": "Actors"}]
     assert (take / "bundle" / "control" / "000005.png").is_file()
+    assert vse.fps_settings(24000 / 1001) == (24, 1.001) and vse.fps_settings(25.0) == (25, 1.0)
 
 
-def test_second_take_is_numbered_and_reimport_does_not_duplicate(tmp_path):
-    with FakeServer(step_s=0.01) as server:
-        scene = fresh_shot(tmp_path, server_address=server.address)
-        assert bpy.ops.ltx_render.render_preview() == {"FINISHED"}
-        assert bpy.ops.ltx_render.render_preview() == {"FINISHED"}
+def test_second_take_is_numbered_and_reimport_does_not_duplicate(tmp_path, live_server):
+    scene = fresh_shot(tmp_path, server=live_server)
+    assert bpy.ops.ltx_render.render_preview() == {"FINISHED"}
+    assert bpy.ops.ltx_render.render_preview() == {"FINISHED"}
     first, second = (Path(bpy.path.abspath(j.take_dir)) for j in scene.ltx_render.jobs)
     assert (first.name, second.name) == ("take_001", "take_002")
     assert [s.channel for s in strips(scene)] == [1, 2, 3, 4]  # take 2 stacks above take 1
     again = vse.import_take(scene, first, 1, name="again")
     assert len(strips(scene)) == 4 and again[0].channel == 1
+    ids = [j.job_id for j in scene.ltx_render.jobs]
+    assert len(set(ids)) == 2 and all(live_server.job(i).state == pb.JOB_STATE_DONE for i in ids)
 
 
-def test_import_sets_scene_fps_to_the_movies_before_adding_sound(tmp_path):
-    with FakeServer(step_s=0.01) as server:
-        scene = fresh_shot(tmp_path, server_address=server.address, fps=24)
-        assert bpy.ops.ltx_render.render_preview() == {"FINISHED"}
-    take = Path(bpy.path.abspath(_job(scene).take_dir))
-    for strip in strips(scene):
-        scene.sequence_editor.strips.remove(strip)
-    scene.render.fps, scene.render.fps_base = 30, 1.0
-    later = scene.sequence_editor.strips.new_effect("later", "COLOR", channel=1, frame_start=500, length=10)
-    movie, sound = vse.import_take(scene, take, 1, name="retime")
-    assert (movie.channel, sound.channel, later.channel) == (1, 2, 1)  # a strip far later does not block
-    assert scene.render.fps == 24 and scene.render.fps_base == 1.0
-    assert movie.frame_final_duration == sound.frame_final_duration == 9
-    assert vse.fps_settings(24000 / 1001) == (24, 1.001) and vse.fps_settings(25.0) == (25, 1.0)
-
-
-def test_modal_render_esc_cancels_on_the_server(tmp_path):
-    with FakeServer(step_s=0.3) as server:
-        scene = fresh_shot(tmp_path, server_address=server.address)
-        runner = ss.ShotRender(scene, find_profile("test"), 1, 9)
-        assert tick_until(runner, lambda r: True, event="MOUSEMOVE") == {"PASS_THROUGH"}
-        tick_until(runner, lambda r: _job(scene).state == jobs.RUNNING)
-        assert _job(scene).progress_text.startswith("Denoising")
-        assert scene.ltx_render.status_text.startswith("shot_0001-0009: Denoising")
-        from blender_addon.operators.render import modal_step
-        assert modal_step(runner, "ESC") == {"RUNNING_MODAL"}
-        assert tick_until(runner, lambda r: r != {"RUNNING_MODAL"}) == {"CANCELLED"}
-        assert server.service.jobs[_job(scene).job_id].state == pb.JOB_STATE_CANCELLED
+def test_modal_render_esc_cancels_on_the_server(tmp_path, live_server, slow_engine):
+    slow_engine(400)
+    scene = fresh_shot(tmp_path, server=live_server)
+    runner = ss.ShotRender(scene, find_profile("test"), 1, 9)
+    assert tick_until(runner, lambda r: True, event="MOUSEMOVE") == {"PASS_THROUGH"}
+    tick_until(runner, lambda r: _job(scene).progress_text.startswith("Denoising"))
+    assert _job(scene).state == jobs.RUNNING
+    assert scene.ltx_render.status_text.startswith("shot_0001-0009: Denoising")
+    assert modal_step(runner, "ESC") == {"RUNNING_MODAL"}
+    assert tick_until(runner, lambda r: r != {"RUNNING_MODAL"}) == {"CANCELLED"}
+    assert live_server.job(_job(scene).job_id).state == pb.JOB_STATE_CANCELLED
     assert _job(scene).state == jobs.CANCELLED and strips(scene) == []
 
 
-def test_esc_during_export_stops_it_and_restores_render_settings(tmp_path):
-    with FakeServer() as server:
-        scene = fresh_shot(tmp_path, frames=17, server_address=server.address)
-        engine, frame = scene.render.engine, scene.frame_current
-        runner = ss.ShotRender(scene, find_profile("test"), 1, 17)
-        from blender_addon.operators.render import modal_step
-        assert modal_step(runner, "TIMER", budget_s=0.0) == {"RUNNING_MODAL"}  # one frame exported
-        assert _job(scene).progress_text.startswith("Exporting 1/")
-        modal_step(runner, "ESC")
-        assert modal_step(runner, "TIMER") == {"CANCELLED"}
-        assert server.service.jobs == {}  # nothing was sent
+def test_esc_during_export_stops_it_and_restores_render_settings(tmp_path, live_server):
+    scene = fresh_shot(tmp_path, frames=17, server=live_server)
+    engine, frame = scene.render.engine, scene.frame_current
+    runner = ss.ShotRender(scene, find_profile("test"), 1, 17)
+    assert modal_step(runner, "TIMER", budget_s=0.0) == {"RUNNING_MODAL"}  # one frame exported
+    assert _job(scene).progress_text.startswith("Exporting 1/")
+    modal_step(runner, "ESC")
+    assert modal_step(runner, "TIMER") == {"CANCELLED"}
+    assert live_server.store.get_by_request(runner.request_id) is None  # nothing was sent
     assert _job(scene).state == jobs.CANCELLED
     assert (scene.render.engine, scene.frame_current) == (engine, frame)
 
 
-def test_reattach_after_saving_and_reloading_the_blend(tmp_path):
-    with FakeServer(step_s=0.15) as server:
-        scene = fresh_shot(tmp_path, server_address=server.address)
-        runner = ss.ShotRender(scene, find_profile("test"), 1, 9)
-        tick_until(runner, lambda r: bool(_job(scene).job_id))
-        job_id = _job(scene).job_id
-        ss.shutdown_worker()  # Blender quits: the watch stops, the job goes on on the server
-        ss.LIVE.clear()
-        bpy.ops.wm.save_mainfile()
-        bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "shot.blend"))
-        scene = bpy.context.scene
-        item = _job(scene)
-        assert item.job_id == job_id and item.to_record().unfinished
-        assert "still on the server" in scene.ltx_render.status_text  # load_post handler
-        assert bpy.ops.ltx_render.resume_jobs() == {"FINISHED"}
-        assert len(server.service.jobs) == 1  # re-attached, not re-submitted
-    assert _job(scene).state == jobs.DONE
+def test_reattach_after_saving_and_reloading_the_blend(tmp_path, live_server):
+    scene = fresh_shot(tmp_path, server=live_server)
+    runner = ss.ShotRender(scene, find_profile("test"), 1, 9)
+    tick_until(runner, lambda r: bool(_job(scene).job_id))
+    job_id = _job(scene).job_id
+    ss.shutdown_worker()  # Blender quits mid-render: the watch stops, the job goes on on the server
+    scene.ltx_render.busy = True  # as a modal render leaves it in the saved file
+    bpy.ops.wm.save_mainfile()
+    bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "shot.blend"))  # the load handler drops old sessions
+    scene = bpy.context.scene
+    item = _job(scene)
+    assert item.job_id == job_id and item.to_record().unfinished
+    assert not scene.ltx_render.busy  # reset by the load handler: no operator survives a load
+    assert "still on the server" in scene.ltx_render.status_text
+    assert bpy.ops.ltx_render.resume_jobs() == {"FINISHED"}
+    assert _job(scene).state == jobs.DONE and _job(scene).job_id == job_id  # re-attached, not re-submitted
+    assert live_server.store.get_by_request(item.request_id).job_id == job_id
     assert [s.type for s in strips(scene)] == ["MOVIE", "SOUND"]
     assert bpy.ops.ltx_render.resume_jobs() == {"CANCELLED"}  # nothing left to do
 
 
-@pytest.mark.parametrize("server_kw, profile_kw, words", [
-    ({"protocol_version": "2.0"}, {}, "protocol version mismatch: server speaks 2.0"),
-    ({"token": "right"}, {"token": "wrong"}, "refused the token"),
-    ({"loading": True}, {}, "still loading the model"),
+def test_busy_saved_without_unfinished_jobs_is_cleared_on_load(tmp_path):
+    scene = fresh_shot(tmp_path)
+    scene.ltx_render.busy, scene.ltx_render.status_text = True, "shot_0001-0009: Denoising 3/8"
+    bpy.ops.wm.save_mainfile()
+    bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "shot.blend"))
+    settings = bpy.context.scene.ltx_render
+    assert not settings.busy and settings.status_text == ""
+
+
+@pytest.mark.parametrize("case, words", [
+    ("protocol", "protocol version mismatch: server speaks 2.0, this add-on 1.0; update the add-on"),
+    ("token", "refused the token"),
+    ("loading", "still loading the model"),
+    ("silent", "no answer from"),
 ])
-def test_test_connection_explains_problems(tmp_path, server_kw, profile_kw, words):
-    with FakeServer(**server_kw) as server:
-        fresh_shot(tmp_path, server_address=server.address, profile_kw=profile_kw)
-        with pytest.raises(RuntimeError, match=words):  # bpy raises an operator's ERROR report
-            bpy.ops.ltx_render.test_connection()
-    prefs = bpy.context.preferences.addons["blender_addon"].preferences
-    assert words in prefs.connection_text and not prefs.connection_ok
+def test_test_connection_explains_problems(tmp_path, case, words, live_server, loading_address, silent_address,
+                                           monkeypatch):
+    import render_backend.server.service as service
+
+    from blender_addon.operators import setup
+
+    if case == "protocol":  # the real server, announcing a future protocol major version
+        monkeypatch.setattr(service, "PROTOCOL_VERSION", "2.0")
+        fresh_shot(tmp_path, server=live_server)
+    elif case == "token":
+        fresh_shot(tmp_path, server=live_server, profile_kw={"token": "wrong"})
+    elif case == "loading":
+        fresh_shot(tmp_path, server_address=loading_address)
+    else:  # accepts the connection, never answers
+        monkeypatch.setattr(setup, "CONNECTION_TIMEOUT_S", 1.0)
+        fresh_shot(tmp_path, server_address=silent_address)
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeError, match=words):  # bpy raises an operator's ERROR report
+        bpy.ops.ltx_render.test_connection()
+    assert time.monotonic() - t0 < 8
+    assert words in _prefs().connection_text and not _prefs().connection_ok
+    ss.shutdown_worker()  # the silent server's test thread answers later: not into the next test
+
+
+def test_test_connection_reports_health_and_the_servers_loras(tmp_path, live_server):
+    fresh_shot(tmp_path, server=live_server)
+    assert bpy.ops.ltx_render.test_connection() == {"FINISHED"}
+    text = _prefs().connection_text
+    assert _prefs().connection_ok and text.startswith("Connected (health SERVING): protocol 1.0")
+    assert "camera_dolly_in (camera preset dolly_in)" in text and "camera_trajectory (camera trajectory)" in text
+
+
+def test_render_with_a_server_of_another_protocol_major_fails_with_the_same_message(tmp_path, live_server,
+                                                                                      monkeypatch):
+    import render_backend.server.service as service
+
+    scene = fresh_shot(tmp_path, server=live_server)
+    monkeypatch.setattr(service, "PROTOCOL_VERSION", "2.0")
+    with pytest.raises(RuntimeError, match="protocol version mismatch: server speaks 2.0"):
+        bpy.ops.ltx_render.render_preview()
+    assert _job(scene).state == jobs.FAILED and "update the add-on" in _job(scene).message
+    assert live_server.store.get_by_request(_job(scene).request_id) is None
+
+
+def test_camera_modes_need_a_lora_the_server_has(tmp_path, live_server):
+    """Named preset / Trajectory without a usable LoRA name fail before the export, saying what to pick."""
+    scene = fresh_shot(tmp_path, server=live_server)
+    settings = scene.ltx_render
+    settings.camera_mode = "preset"
+    with pytest.raises(RuntimeError, match="needs a camera LoRA name; pick one of: the server's camera presets"):
+        bpy.ops.ltx_render.render_preview()
+    assert bpy.ops.ltx_render.test_connection() == {"FINISHED"}  # now the add-on knows the names
+    with pytest.raises(RuntimeError, match="needs a camera LoRA name; pick one of: camera_dolly_in, "):
+        bpy.ops.ltx_render.render_preview()
+    settings.camera_preset = "camera_zoom"
+    with pytest.raises(RuntimeError, match="'camera_zoom' is not installed on the server; pick one of: "):
+        bpy.ops.ltx_render.render_preview()
+    settings.camera_mode = "trajectory"
+    args = ss.export_arguments(scene, 1, 9, "shot")  # the server's only trajectory LoRA is taken
+    assert (args["camera_mode"], args["preset_lora"], args["trajectory_lora"]) == ("trajectory", "",
+                                                                                  "camera_trajectory")
+    assert len(scene.ltx_render.jobs) == 0  # nothing was recorded or exported
 
 
 def test_unreachable_server_fails_the_render_with_the_reason(tmp_path):
@@ -163,23 +230,34 @@ def test_unreachable_server_fails_the_render_with_the_reason(tmp_path):
     assert _job(scene).state == jobs.FAILED and "cannot reach the render server" in _job(scene).message
 
 
-def test_redo_take_restores_the_takes_settings(tmp_path):
-    with FakeServer(step_s=0.01) as server:
-        scene = fresh_shot(tmp_path, server_address=server.address)
-        scene.ltx_render.camera_mode = "off"
-        assert bpy.ops.ltx_render.render_preview() == {"FINISHED"}
-    take_dir = _job(scene).take_dir
+def test_redo_take_restores_the_takes_settings_targets_and_armatures(tmp_path, live_server):
+    scene = fresh_shot(tmp_path, server=live_server)
     settings = scene.ltx_render
-    settings.prompt, settings.seed, settings.camera_mode = "something else", 99, "auto"
+    settings.camera_mode = "off"
+    assert bpy.ops.ltx_render.render_preview() == {"FINISHED"}
+    take_dir = _job(scene).take_dir
+    walker = settings.armatures[0].object.name
+    settings.prompt, settings.seed, settings.camera_mode, settings.control_factor = "something else", 99, "auto", 2
+    settings.targets.clear()
+    settings.targets.add().object = scene.camera
+    settings.armatures.clear()
     assert bpy.ops.ltx_render.redo_take(take_dir=take_dir) == {"FINISHED"}
-    assert (settings.prompt, settings.seed, settings.camera_mode) == ("a man walks across a plaza", 3, "off")
+    assert (settings.prompt, settings.seed, settings.camera_mode, settings.control_factor) == (
+        "a man walks across a plaza", 3, "off", 1)
+    assert [(t.collection.name if t.collection else None, t.object) for t in settings.targets] == [("Actors", None)]
+    assert [t.object.name for t in settings.armatures] == [walker]
     assert (scene.frame_preview_start, scene.frame_preview_end) == (1, 9)
+    bpy.data.collections["Actors"].name = "Cast"  # what the take followed is gone from the file
+    settings.targets.clear()
+    assert bpy.ops.ltx_render.redo_take(take_dir=take_dir) == {"FINISHED"}  # a WARNING report, still done
+    assert len(settings.targets) == 0 and [t.object.name for t in settings.armatures] == [walker]
     with pytest.raises(RuntimeError, match="pick a take folder"):
         bpy.ops.ltx_render.redo_take(take_dir=str(tmp_path))
 
 
 def test_preview_canvas_loads_the_current_frames_control_image(tmp_path):
     scene = fresh_shot(tmp_path)
+    scene.ltx_render.camera_mode = "preset"  # no camera LoRA named: the canvas preview does not need one
     scene.frame_set(4)
     assert bpy.ops.ltx_render.preview_canvas() == {"FINISHED"}
     image = scene.ltx_render.canvas_image
@@ -190,67 +268,89 @@ def test_preview_canvas_loads_the_current_frames_control_image(tmp_path):
     assert len([i for i in bpy.data.images if i.name.startswith("LTX control canvas")]) == 1
 
 
-def test_render_animation_queues_model_sized_shots_and_resumes(tmp_path):
-    with FakeServer(step_s=0.01) as server:
-        scene = fresh_shot(tmp_path, frames=20, server_address=server.address)
-        assert bpy.ops.ltx_render.render_animation(max_frames=9, overlap=0) == {"FINISHED"}
-        ranges = sorted((j.frame_start, j.frame_end, j.state) for j in scene.ltx_render.jobs)
-        assert ranges == [(1, 9, "done"), (10, 18, "done"), (12, 20, "done")]
-        movies = sorted((s for s in strips(scene) if s.type == "MOVIE"), key=lambda s: s.frame_start)
-        sounds = sorted((s for s in strips(scene) if s.type == "SOUND"), key=lambda s: s.frame_start)
-        # seamless on one channel: the last shot (12..20) hides the 7 frames shot 2 already shows
-        assert [(m.frame_final_start, m.frame_final_end, m.channel) for m in movies] == [
-            (1, 10, 1), (10, 19, 1), (19, 21, 1)]
-        assert [(s.frame_start, s.frame_final_start, s.frame_final_end) for s in sounds] == [
-            (1, 1, 10), (10, 10, 19), (12, 19, 21)]
-        assert bpy.ops.ltx_render.render_animation(max_frames=9, overlap=0) == {"CANCELLED"}  # all done
-        assert len(server.service.jobs) == 3
+def test_render_animation_queues_model_sized_shots_and_resumes(tmp_path, live_server):
+    scene = fresh_shot(tmp_path, frames=20, server=live_server)
+    assert bpy.ops.ltx_render.render_animation(max_frames=9, overlap=0) == {"FINISHED"}
+    ranges = sorted((j.frame_start, j.frame_end, j.state) for j in scene.ltx_render.jobs)
+    assert ranges == [(1, 9, "done"), (10, 18, "done"), (12, 20, "done")]
+    movies = sorted((s for s in strips(scene) if s.type == "MOVIE"), key=lambda s: s.frame_start)
+    sounds = sorted((s for s in strips(scene) if s.type == "SOUND"), key=lambda s: s.frame_start)
+    # seamless on one channel: the last shot (12..20) hides the 7 frames shot 2 already shows
+    assert [(m.frame_final_start, m.frame_final_end, m.channel) for m in movies] == [
+        (1, 10, 1), (10, 19, 1), (19, 21, 1)]
+    assert [(s.frame_start, s.frame_final_start, s.frame_final_end) for s in sounds] == [
+        (1, 1, 10), (10, 10, 19), (12, 19, 21)]
+    assert bpy.ops.ltx_render.render_animation(max_frames=9, overlap=0) == {"CANCELLED"}  # all done
+    assert len(live_server.jobs_of(j.request_id for j in scene.ltx_render.jobs)) == 3
 
 
-def test_modal_operator_runs_to_finished_with_fake_timer_events(tmp_path):
-    """The operator's own modal() (not just modal_step): real timer, fake events, report at the end."""
+class _FakeOperator:
+    """Blender builds operator instances itself; modal() / cancel() / finish() only need these."""
+
+    finish = LTX_OT_render_preview.finish
+    cancel = LTX_OT_render_preview.cancel
+    _remove_timer = LTX_OT_render_preview._remove_timer
+
+    def __init__(self):
+        self.reports = []
+
+    def report(self, level, text):
+        self.reports.append((level, text))
+
+
+def test_modal_operator_runs_to_finished_for_its_own_scene(tmp_path, live_server):
+    """The operator's own modal() (not just modal_step): real timer, fake events, report at the
+    end. The user switches to another scene meanwhile: busy and the report follow the render's scene."""
     from types import SimpleNamespace
 
-    from blender_addon.operators.render import LTX_OT_render_preview
-
-    reports = []
-
-    class FakeOperator:  # Blender builds operator instances itself; modal() only needs these
-        finish = LTX_OT_render_preview.finish
-
-        def report(self, level, text):
-            reports.append((level, text))
-
-    with FakeServer(step_s=0.01) as server:
-        scene = fresh_shot(tmp_path, server_address=server.address)
-        op = FakeOperator()
-        op._runner = ss.ShotRender(scene, find_profile("test"), 1, 9)
-        op._timer = bpy.context.window_manager.event_timer_add(0.1, window=bpy.context.window)
-        scene.ltx_render.busy = True
-        result, deadline = {"RUNNING_MODAL"}, time.monotonic() + 60
-        while result == {"RUNNING_MODAL"} and time.monotonic() < deadline:
-            result = LTX_OT_render_preview.modal(op, bpy.context, SimpleNamespace(type="TIMER"))
-            time.sleep(0.01)
-    assert result == {"FINISHED"} and not scene.ltx_render.busy
-    assert reports == [({"INFO"}, "shot_0001-0009: take_001 in the sequencer at frame 1")]
+    scene = fresh_shot(tmp_path, server=live_server)
+    op = _FakeOperator()
+    op._runner = ss.ShotRender(scene, find_profile("test"), 1, 9)
+    op._timer = bpy.context.window_manager.event_timer_add(0.1, window=bpy.context.window)
+    scene.ltx_render.busy = True
+    other = bpy.data.scenes.new("Other")
+    bpy.context.window.scene = other
+    result, deadline = {"RUNNING_MODAL"}, time.monotonic() + 60
+    while result == {"RUNNING_MODAL"} and time.monotonic() < deadline:
+        result = LTX_OT_render_preview.modal(op, bpy.context, SimpleNamespace(type="TIMER"))
+        time.sleep(0.01)
+    assert result == {"FINISHED"} and not scene.ltx_render.busy and op._timer is None
+    assert op.reports == [({"INFO"}, "shot_0001-0009: take_001 in the sequencer at frame 1")]
+    assert bpy.context.scene == other and other.ltx_render.status_text == ""
 
 
-def test_export_follows_the_servers_limits_and_lora_factor(tmp_path):
-    """After Test connection the panel snaps to the server's maxima, and the control canvas is
+def test_modal_operator_cancel_removes_its_timer_and_clears_busy(tmp_path, live_server):
+    """Blender calls cancel() when it ends a modal operator (file load, quit)."""
+    scene = fresh_shot(tmp_path, server=live_server)
+    op = _FakeOperator()
+    op._runner = ss.ShotRender(scene, find_profile("test"), 1, 9)
+    op._timer = bpy.context.window_manager.event_timer_add(0.1, window=bpy.context.window)
+    scene.ltx_render.busy = True
+    assert op._runner.request_id in ss.LIVE
+    LTX_OT_render_preview.cancel(op, bpy.context)
+    assert op._timer is None and not scene.ltx_render.busy and op._runner.request_id not in ss.LIVE
+    LTX_OT_render_preview.cancel(op, bpy.context)  # twice is harmless
+    op._runner._steps.close()  # never ticked: nothing was exported
+
+
+def test_export_follows_the_servers_limits_and_lora_factor(tmp_path, live_server):
+    """After Test connection the panel's notes follow the server's maxima, and the control canvas is
     exported at the control LoRA's reference size (no pixels the engine would throw away)."""
     from PIL import Image
 
-    with FakeServer(step_s=0.01, max_width=192, max_height=1088, lora_factor=2) as server:
-        scene = fresh_shot(tmp_path, server_address=server.address)
-        settings = scene.ltx_render
-        assert settings.size_note == "256 x 160"  # limits unknown yet: only the /32 rule
-        assert bpy.ops.ltx_render.test_connection() == {"FINISHED"}
-        assert settings.size_note == ("the server's maximum is 192x1088 and width and height must be multiples "
-                                      "of 32 (got 256x160); using 192x128")
-        settings.control_lora = "depth-pose"
-        assert bpy.ops.ltx_render.render_preview() == {"FINISHED"}
-        job = next(iter(server.service.jobs.values()))
-    m = job.manifest
-    assert (m.width, m.height, m.control_width, m.control_height) == (192, 128, 96, 64)
+    scene = fresh_shot(tmp_path, server=live_server)
+    settings = scene.ltx_render
+    settings.width, settings.height = 1984, 128
+    assert settings.size_note == "1984 x 128"  # limits unknown yet: only the /32 rule
+    assert bpy.ops.ltx_render.test_connection() == {"FINISHED"}
+    note = settings.size_note  # refreshed by Test connection (store_limits), not computed in draw()
+    assert note.startswith("the server's maximum is 1920x1920") and note.endswith("(got 1984x128); using 1920x128")
+    settings.width = 256
+    settings.control_lora = CONTROL_X2  # trained at reference factor 2 (its file says so)
+    assert bpy.ops.ltx_render.render_preview() == {"FINISHED"}
+    m = live_server.job(_job(scene).job_id).manifest
+    assert (m.width, m.height, m.control_width, m.control_height) == (256, 128, 128, 64)
     take = Path(bpy.path.abspath(_job(scene).take_dir))
-    assert Image.open(take / "bundle" / "control" / "000001.png").size == (96, 64)
+    assert Image.open(take / "bundle" / "control" / "000001.png").size == (128, 64)
+    used = json.loads((take / "sidecar.json").read_text())["engine"]["loras"]
+    assert CONTROL_X2 in [lo["name"] for lo in used]

@@ -1,5 +1,7 @@
 """The sidebar panels and preferences draw only real properties and operators (checked with a
-recording layout: headless Blender cannot draw), and tokens never end up in the .blend."""
+recording layout: headless Blender cannot draw), the notes they show are stored strings kept
+current by property updates, tokens never end up in the .blend, and Cancel stops a job on the
+REAL server (conftest.live_server)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,6 @@ from blender_addon.ui import panel  # noqa: E402
 from blender_addon.ui.preferences import LTX_AP_preferences, find_profile  # noqa: E402
 
 from .blender_helpers import fresh_shot, tick_until  # noqa: E402
-from .fake_server import FakeServer  # noqa: E402
 
 pytestmark = pytest.mark.blender
 
@@ -83,14 +84,18 @@ def test_panels_draw_existing_properties_and_operators(tmp_path):
         drawn += _draw(cls, context)
     props = {name for kind, name in drawn if kind in ("prop", "prop_search")}
     ops = {name for kind, name in drawn if kind == "operator"}
-    assert {"prompt", "control_strength", "camera_mode", "seed", "audio", "width", "height", "profile"} <= props
+    assert {"prompt", "control_strength", "camera_mode", "camera_preset", "camera_trajectory", "seed", "audio",
+            "width", "height", "profile"} <= props
     assert {"ltx_render.render_preview", "ltx_render.render_animation", "ltx_render.cancel",
             "ltx_render.preview_canvas", "ltx_render.redo_take", "ltx_render.resume_jobs"} <= ops
     labels = [text for kind, text in drawn if kind == "label"]
     assert "shot: Denoising 3/8" in labels
     assert "256 x 160" in labels and "9 frames (1..9)" in labels  # snapped size/frames shown
-    scene.ltx_render.width = 250
-    assert any("using 256x160" in t for k, t in _draw(panel.LTX_PT_shot, context) if k == "label")
+    scene.ltx_render.width = 250  # the update callback stores the new note; draw() only reads it
+    assert scene.ltx_render.size_note == "width and height must be multiples of 32 (got 250x160); using 256x160"
+    assert scene.ltx_render.size_note in [t for k, t in _draw(panel.LTX_PT_shot, context) if k == "label"]
+    for name in ("frame_note", "size_note"):  # stored, not computed on every redraw
+        assert not scene.ltx_render.bl_rna.properties[name].is_readonly
     status = []
     panel.draw_status(type("Bar", (), {"layout": RecordingLayout(status)})(), context)
     assert status == [("progress", "shot: Denoising 3/8")]
@@ -107,12 +112,15 @@ def test_tokens_stay_in_preferences_not_in_the_blend(tmp_path):
     assert b"localhost:1" not in (tmp_path / "shot.blend").read_bytes()  # the whole profile lives in prefs
 
 
-def test_cancel_button_cancels_the_live_job(tmp_path):
-    with FakeServer(step_s=0.3) as server:
-        scene = fresh_shot(tmp_path, server_address=server.address)
-        runner = ss.ShotRender(scene, find_profile("test"), 1, 9)
-        tick_until(runner, lambda r: scene.ltx_render.jobs[-1].state == "running")
-        assert bpy.ops.ltx_render.cancel() == {"FINISHED"}
-        assert tick_until(runner, lambda r: r != {"RUNNING_MODAL"}) == {"CANCELLED"}
+def test_cancel_button_cancels_the_live_job(tmp_path, live_server, slow_engine):
+    from blender_addon.proto import render_pb2 as pb
+
+    slow_engine(400)
+    scene = fresh_shot(tmp_path, server=live_server)
+    runner = ss.ShotRender(scene, find_profile("test"), 1, 9)
+    tick_until(runner, lambda r: scene.ltx_render.jobs[-1].progress_text.startswith("Denoising"))
+    assert bpy.ops.ltx_render.cancel() == {"FINISHED"}
+    assert tick_until(runner, lambda r: r != {"RUNNING_MODAL"}) == {"CANCELLED"}
     assert scene.ltx_render.jobs[-1].state == "cancelled"
+    assert live_server.job(scene.ltx_render.jobs[-1].job_id).state == pb.JOB_STATE_CANCELLED
     assert bpy.ops.ltx_render.cancel() == {"FINISHED"}  # nothing left: reports "nothing to cancel"

@@ -1,6 +1,7 @@
 """The add-on against the REAL render server (`render-backend serve`, a separate process) on
-the tiny random LTX-2: connection test, Render Preview to sequencer strips, re-attach after
-reloading the .blend, and the real server's answer to a wrong token."""
+the tiny random LTX-2: connection test, Render Preview to sequencer strips, the camera preset
+and trajectory modes, re-attach after reloading the .blend, and the real server's answer to a
+wrong token."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from blender_addon.client.profiles import ServerProfile  # noqa: E402
 from blender_addon.client.render_client import RenderClient  # noqa: E402
 from blender_addon.core import jobs  # noqa: E402
 from blender_addon.operators import session as ss  # noqa: E402
+from blender_addon.proto import render_pb2 as pb  # noqa: E402
 from blender_addon.ui.preferences import find_profile  # noqa: E402
 
 from .blender_helpers import fresh_shot, strips, tick_until  # noqa: E402
@@ -72,7 +74,7 @@ def test_real_server_connection_lists_model_and_loras(tmp_path, real_server):
     _shot(tmp_path, *real_server)
     assert bpy.ops.ltx_render.test_connection() == {"FINISHED"}
     text = bpy.context.preferences.addons["blender_addon"].preferences.connection_text
-    assert text.startswith("Connected: protocol 1.")
+    assert text.startswith("Connected (health SERVING): protocol 1.")
     assert "control (control)" in text and "camera_dolly_in (camera preset dolly_in)" in text
 
 
@@ -96,6 +98,38 @@ def test_real_server_render_preview_lands_in_the_sequencer(tmp_path, real_server
     assert scene.render.fps == round(movie.fps)
     take = Path(bpy.path.abspath(item.take_dir))
     assert (take / "sidecar.json").stat().st_size > 0 and (take / "audio.wav").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("mode, preset, lora", [
+    ("preset", "camera_dolly_in", "camera_dolly_in"),
+    ("trajectory", "", "camera_trajectory"),  # none named: the server's only trajectory LoRA
+])
+def test_real_server_camera_preset_and_trajectory_modes_render(tmp_path, real_server, mode, preset, lora):
+    """The chosen camera LoRA reaches the server (it refuses PRESET/TRAJECTORY without one) and
+    the engine applies it: the take's sidecar names it."""
+    import json
+
+    scene = _shot(tmp_path, *real_server)
+    settings = scene.ltx_render
+    settings.width, settings.height = 256, 128  # the trajectory canvas (factor 4) needs multiples of 128
+    settings.camera_mode, settings.camera_preset = mode, preset
+    assert bpy.ops.ltx_render.test_connection() == {"FINISHED"}  # the add-on learns the LoRA names
+    assert bpy.ops.ltx_render.render_preview() == {"FINISHED"}
+    item = scene.ltx_render.jobs[-1]
+    assert item.state == jobs.DONE, item.message
+    take = Path(bpy.path.abspath(item.take_dir))
+    shot = json.loads((take / "bundle" / "shot.json").read_text())
+    assert shot["camera"]["mode"] == mode
+    assert (shot["camera"]["preset_lora"], shot["camera"]["trajectory_lora"]) == (
+        (lora, "") if mode == "preset" else ("", lora))
+    camera = json.loads((take / "sidecar.json").read_text())["camera"]
+    assert camera["mode"] == mode and camera["lora"] == lora
+    if mode == "trajectory":
+        assert camera["canvas_size"] == [64, 32]  # 256x128 at the trajectory LoRA's factor 4
+    with RenderClient(ServerProfile("real", real_server[0], token=real_server[1])) as client:
+        listed = [j for j in client.list_jobs() if j.job_id == item.job_id]
+    assert [j.state for j in listed] == [pb.JOB_STATE_DONE]
+    assert [s.type for s in strips(scene)] == ["MOVIE", "SOUND"]
 
 
 def test_real_server_reattach_after_reload(tmp_path, real_server):

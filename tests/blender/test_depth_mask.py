@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
 bpy = pytest.importorskip("bpy")
 
 from blender_addon.core.camera import intrinsics_from_blender  # noqa: E402
+from blender_addon.gather import gl_probe  # noqa: E402
 from blender_addon.gather.depth_mask import DepthMaskRenderer  # noqa: E402
 from blender_addon.gather.export import iter_export_shot  # noqa: E402
 from blender_addon.gather.gl_probe import ENGINE_ENV, choose_engine, workbench_available  # noqa: E402
@@ -148,8 +151,9 @@ def test_unknown_target_lists_what_the_scene_has(scene, tmp_path):
                               width=W, height=H))
 
 
-@pytest.mark.parametrize("kw, match", [({"frame_end": 10}, r"8k\+1 \(got 10\); try 9"),
-                                       ({"width": 150}, r"multiple of 32 \(got 150\); try 160"),
+@pytest.mark.parametrize("kw, match", [({"frame_end": 10}, r"8k\+1 and at least 9 \(got 10\); try 9 \(frame_end=9\)"),
+                                       ({"frame_end": 5}, r"at least 9 \(got 5\); try 9 \(frame_end=9\)"),
+                                       ({"width": 150}, r"multiples of 32 \(got 150x96\); try 160x96"),
                                        ({"control_factor": 3}, "control_factor"),
                                        ({"strength": 1.5}, r"strength must be in \[0, 1\]")])
 def test_bad_export_arguments_say_what_to_change(scene, tmp_path, kw, match):
@@ -177,3 +181,16 @@ def test_engine_choice_can_be_forced_and_is_checked(monkeypatch):
     assert choose_engine("workbench") == "workbench"
     with pytest.raises(ValueError, match="engine must be 'auto', 'cycles' or 'workbench'"):
         choose_engine("eevee")
+
+
+@pytest.mark.parametrize("child", ["import os; os.abort()",  # what a missing EGL does, in C
+                                   "print('LTX_GL_PROBE_BAD_DEPTH 6.0 1e10')",  # rendered, wrong depth
+                                   "import time; time.sleep(30)"])  # hangs
+def test_a_failing_gl_probe_means_cycles_and_this_process_survives(monkeypatch, child):
+    monkeypatch.delenv(ENGINE_ENV, raising=False)
+    monkeypatch.setattr(gl_probe, "_cached", None)
+    monkeypatch.setattr(gl_probe, "PROBE_TIMEOUT_S", 2)
+    monkeypatch.setattr(gl_probe, "_probe_command", lambda out: [sys.executable, "-c", child])
+    assert bpy.app.background
+    assert workbench_available() is False
+    assert choose_engine("auto") == "cycles"

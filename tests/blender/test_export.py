@@ -150,3 +150,22 @@ def test_exporting_a_scene_that_is_not_the_active_one_animates_it(dolly, tmp_pat
     assert active.camera.data.lens == pytest.approx(25.0 * 5 / 4)  # shared camera back at frame 3
     widths = [np.ptp(np.flatnonzero(b.mask(i).any(axis=0))) for i in range(9)]
     assert max(widths) - min(widths) <= 1
+
+
+def test_a_scene_in_other_units_exports_metres(dolly, tmp_path):
+    """Unit Scale 0.5: one Blender unit is half a metre, so every distance in the bundle halves."""
+    _, b, sc = dolly
+    sc.unit_settings.scale_length = 0.5
+    try:
+        half = read_bundle(export_shot(sc, tmp_path / "half", frame_start=1, frame_end=9, targets=["Subject"],
+                                       armatures=[], width=W, height=H, engine="cycles"))
+    finally:
+        sc.unit_settings.scale_length = 1.0
+    w2c = np.array(half.frames[0]["world_to_camera"])
+    assert -w2c[:3, :3].T @ w2c[:3, 3] == pytest.approx([0, -2.0, 0.5], abs=1e-6)  # camera at (0, -4, 1) units
+    assert (half.frames[0]["clip_start"], half.frames[0]["clip_end"]) == pytest.approx((0.25, 30.0))
+    assert half.frames[0]["intrinsics"] == b.frames[0]["intrinsics"]  # pixels do not change
+    for key in ("near", "far"):
+        assert half.manifest["depth_range"][key] == pytest.approx(b.manifest["depth_range"][key] / 2, rel=1e-5)
+    # Inverse depth over the shot's own range does not depend on the unit.
+    assert np.abs(half.control(4).astype(int) - b.control(4).astype(int)).max() <= 1

@@ -136,3 +136,24 @@ def test_writer_rejects_wrong_sizes_and_missing_frames(tmp_path):
         BundleWriter(tmp_path / "c", {"name": "x"})
     with pytest.raises(BundleError, match="unknown shot.json keys"):
         new_manifest("x", 128, 96, 24.0, 1, 9, colour="red")
+
+
+def test_blender_units_are_converted_to_metres():
+    from blender_addon.core.bundle import depth_in_metres, frame_entry_in_metres
+
+    entry = _camera(0)  # camera 5 units from the world origin
+    entry["world_to_camera"][0][3] = 2.0
+    cm = frame_entry_in_metres(entry, 0.01)  # a centimetre scene: Unit Scale 0.01
+    w2c = np.array(cm["world_to_camera"])
+    assert w2c[:3, 3].tolist() == pytest.approx([0.02, 0.0, 0.05])
+    assert np.array_equal(w2c[:3, :3], np.eye(3))
+    assert (cm["clip_start"], cm["clip_end"]) == pytest.approx((0.001, 1.0))
+    assert cm["intrinsics"] == entry["intrinsics"] and cm["lens_mm"] == entry["lens_mm"]
+    assert entry["world_to_camera"][2][3] == 5.0  # the input is not changed
+    # A world point 5 units ahead, projected with the converted matrix, is 5 cm deep.
+    assert (w2c @ [0.0, 0.0, 0.0, 1.0])[2] == pytest.approx(0.05)
+    depth = np.array([[250.0, 1e10]], dtype=np.float32)
+    assert depth_in_metres(depth, 0.01).tolist() == [[2.5, 1e10]]  # background stays "nothing hit"
+    assert depth_in_metres(depth, 0.01).dtype == np.float32
+    with pytest.raises(ValueError, match="Unit Scale"):
+        frame_entry_in_metres(entry, 0.0)

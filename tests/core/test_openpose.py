@@ -234,3 +234,44 @@ def test_mixamo_tpose_seen_from_the_front_end_to_end(tmp_path):
     from blender_addon.core.png import write_png
 
     write_png(tmp_path / "tpose.png", canvas)
+
+
+def test_bone_map_documents_are_validated_with_the_joint_names():
+    from blender_addon.core.openpose import bone_map_for, parse_bone_maps
+
+    maps = parse_bone_maps({"Hero": {"l_wrist": " hand_L ", "neck": "spine_top:tail"}, "*": {"nose": "snout"}})
+    assert maps == {"Hero": {"l_wrist": "hand_L", "neck": "spine_top:tail"}, "*": {"nose": "snout"}}
+    assert bone_map_for(maps, "Hero")["l_wrist"] == "hand_L"
+    assert bone_map_for(maps, "Villain") == {"nose": "snout"}  # "*" covers the rest
+    assert bone_map_for({}, "Hero") is None
+    with pytest.raises(ValueError, match=r"'left_wrist' not COCO-18 joint name\(s\); use: nose, neck, r_shoulder, "
+                                         r"r_elbow, r_wrist, l_shoulder, .*, l_ear$"):
+        parse_bone_maps({"Hero": {"left_wrist": "hand_L"}})
+    for bad, match in (([], "must be a JSON object"), ({"Hero": []}, r"\['Hero'\] must be an object"),
+                       ({"Hero": {"l_wrist": 3}}, r"\['Hero'\]\['l_wrist'\] must be a bone name")):
+        with pytest.raises(ValueError, match=match):
+            parse_bone_maps(bad)
+
+
+def test_bone_map_bones_are_checked_before_export():
+    from blender_addon.core.openpose import check_bone_map
+
+    bones = ["root", "Hand.L", "mixamorig:Spine"]
+    check_bone_map("Hero", {"l_wrist": "Hand.L:tail", "neck": "Spine"}, bones)  # tail and prefix-free names work
+    with pytest.raises(ValueError, match=r"armature 'Hero': no bone for l_wrist='Paw.L'; its bones are Hand.L,"):
+        check_bone_map("Hero", {"l_wrist": "Paw.L", "neck": "Spine"}, bones)
+
+
+def test_an_unknown_rig_without_a_map_gets_a_warning_that_says_what_to_do():
+    from blender_addon.core.openpose import unmapped_rig_warning
+
+    bones = ["Bone", "Bone.001", "Bone.002"]
+    message = unmapped_rig_warning("Robot", bones, None)
+    assert "armature 'Robot'" in message and "Bone, Bone.001" in message
+    assert "Rigify, Mixamo, Unreal, CC, Biped" in message and "--bone-map FILE.json" in message
+    assert '{"Robot": {"l_shoulder": "<bone>"' in message
+    assert unmapped_rig_warning("Robot", bones, {"l_wrist": "Bone"}) == ""
+    assert unmapped_rig_warning("Hero", MIXAMO, None) == ""
+    # Without a map such a rig really has no keypoints: the warning is not a false alarm.
+    heads = {n: (0.0, 0.0, float(i)) for i, n in enumerate(bones)}
+    assert np.isnan(coco18_world_joints(heads, heads)).all()

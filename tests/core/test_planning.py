@@ -86,3 +86,14 @@ def test_fps_from_scene():
     assert abs(fps_from_scene(24, 1.001) - 23.976) < 1e-3
     with pytest.raises(ValueError, match="positive"):
         fps_from_scene(0, 1.0)
+
+
+def test_frame_and_size_errors_name_the_nearest_valid_value():
+    from blender_addon.core.planning import frames_error, size_error
+
+    assert frames_error(9) == "" and frames_error(121) == ""
+    assert frames_error(10) == "frames must be 8k+1 and at least 9 (got 10); try 9"
+    assert frames_error(120).endswith("(got 120); try 113")
+    assert frames_error(1).endswith("(got 1); try 9")  # the model's shortest video is 9 frames
+    assert size_error(768, 512) == ""
+    assert size_error(150, 96) == "width and height must be multiples of 32 (got 150x96); try 160x96"

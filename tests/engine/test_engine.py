@@ -63,6 +63,10 @@ def test_capabilities_list_loras_by_kind(engine):
     assert kinds["camera_trajectory"] == ("camera_trajectory", 4, None)
     assert kinds["camera_jib_up"] == ("camera_preset", None, "jib_up")
     assert all(len(lo["sha256"]) == 64 and lo["rank"] == 4 for lo in caps["loras"])
+    # Reference canvas = (W / divisor) x (H / divisor); W and H multiples of 32 x divisor; 0 = no reference.
+    size_rule = {lo["name"]: (lo["reference_size_divisor"], lo["reference_size_multiple"]) for lo in caps["loras"]}
+    assert (size_rule["control"], size_rule["camera_trajectory"], size_rule["camera_jib_up"]) == (
+        (1, 32), (4, 128), (0, 0))
 
 
 @pytest.mark.parametrize("name", ["control", "control_peft"])
@@ -124,17 +128,34 @@ def test_cancel_stops_between_steps_and_engine_stays_usable(engine):
     assert engine.render(request()).video.shape == (9, 64, 64, 3)
 
 
-def test_cuda_oom_becomes_out_of_memory_with_a_suggestion(engine, monkeypatch):
-    def boom(*a, **k):
-        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+@pytest.mark.parametrize("error", [
+    torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB"),
+    RuntimeError("CUDA error: out of memory\nCUDA kernel errors might be asynchronously reported"),
+], ids=["torch-oom", "cuda-runtime-error"])
+def test_cuda_oom_becomes_out_of_memory_with_a_suggestion(engine, canvas, monkeypatch, error):
+    def boom(*a, **k):  # no GPU here: the VAE decode "runs out of memory" as CUDA would
+        raise error
 
     monkeypatch.setattr(engine.pipe.vae, "decode", boom)
     with pytest.raises(OutOfMemory) as err:
-        engine.render(request())
-    assert err.value.code == "RESOURCE_EXHAUSTED"
+        engine.render(request(control_frames=canvas(), control_lora="control", strength=0.5))
+    # Raised after the handler: no chained traceback keeps the generation's tensors alive.
+    assert err.value.code == "RESOURCE_EXHAUSTED" and err.value.__context__ is None
     assert "fewer frames" in str(err.value) and "--cpu-offload" in str(err.value)
+    assert str(error).splitlines()[0] in str(err.value)
+    # Nothing of the failed generation is kept: no attention bias, no latents.
+    assert (engine._bias.video_self, engine._bias.audio_over_video, engine.last_latents) == (None, None, None)
     monkeypatch.undo()
     assert engine.render(request()).video.shape == (9, 64, 64, 3)
+
+
+def test_other_runtime_errors_are_not_called_out_of_memory(engine, monkeypatch):
+    def boom(*a, **k):
+        raise RuntimeError("Expected all tensors to be on the same device")
+
+    monkeypatch.setattr(engine.pipe.vae, "decode", boom)
+    with pytest.raises(RuntimeError, match="same device"):
+        engine.render(request())
 
 
 @pytest.mark.parametrize("change, message", [

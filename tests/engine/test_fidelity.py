@@ -105,6 +105,16 @@ def test_mixed_factors_in_one_generation(engine, canvas):
     assert control_only.info["camera"] == {"mode": "off"}
 
 
+def test_request_overrides_the_trajectory_factor(engine):
+    camera = CameraRequest(mode="trajectory", trajectory_lora="camera_trajectory", frames=dolly_track(9, 128, 128),
+                           reference_downscale_factor=2)
+    result = engine.render(request(width=128, height=128, camera=camera))
+    cam = result.info["camera"]
+    assert (cam["reference_downscale_factor"], cam["factor_source"], cam["canvas_size"]) == (2, "request", [64, 64])
+    assert result.info["references"] == [{"name": "camera_trajectory", "reference_downscale_factor": 2,
+                                          "tokens": 2 * 2 * 2, "latent_grid": [2, 2, 2]}]
+
+
 def test_two_adapters_with_weights_in_one_generation(engine, canvas):
     track = dolly_track(9, 64, 64)
     results = {}

@@ -58,6 +58,55 @@ def test_shot_renders_to_mp4_wav_and_sidecar_that_decode(served, tmp_path):
     assert sidecar["timings"]["render_s"] > 0 and sidecar["timings"]["encode_s"] > 0
 
 
+def _sidecar(client, job_id, tmp_path) -> dict:
+    return json.loads(client.fetch(job_id, SIDECAR, tmp_path / f"{job_id}.json").read_text())
+
+
+def test_running_events_carry_the_camera_move_before_encoding(served):
+    _, client = served
+    job = client.submit(*synthetic_shot(9, 64, 64, steps=6))
+    events = []
+    final = client.wait(job.job_id, on_event=events.append, timeout=60)
+    assert final.state == pb.JOB_STATE_DONE
+    denoising = [e for e in events if e.state == pb.JOB_STATE_RUNNING and e.stage == "denoising"]
+    assert len(denoising) >= 2 and {e.camera_move for e in denoising} == {"dolly_in"}
+    assert denoising[0].step < 6  # known from the first steps on, not only once the job is encoding
+
+
+def test_capabilities_give_the_reference_size_the_engine_reads(served, tmp_path):
+    _, client = served
+    rule = {lo.name: (lo.reference_downscale_factor, lo.reference_size_divisor, lo.reference_size_multiple)
+            for lo in client.capabilities().loras}
+    assert (rule["control"], rule["camera_trajectory"], rule["camera_static"]) == ((1, 1, 32), (4, 4, 128),
+                                                                                   (0, 0, 0))
+    width, height = 256, 128  # multiples of 128: the trajectory canvas is 256/4 x 128/4
+    m, controls, masks = synthetic_shot(9, width, height, steps=1)
+    m.camera.mode, m.camera.trajectory_lora = pb.CAMERA_MODE_TRAJECTORY, "camera_trajectory"
+    job = client.submit(m, controls, masks)
+    assert client.wait(job.job_id, timeout=60).state == pb.JOB_STATE_DONE
+    engine = _sidecar(client, job.job_id, tmp_path)["engine"]
+    _, divisor, _ = rule["camera_trajectory"]
+    assert engine["camera"]["canvas_size"] == [width // divisor, height // divisor] == [64, 32]
+    refs = {r["name"]: r["latent_grid"] for r in engine["references"]}
+    assert refs == {"control": [2, 4, 8], "camera_trajectory": [2, 1, 2]}
+
+
+def test_unset_control_strength_means_full_strength_and_explicit_zero_is_kept(served, tmp_path):
+    _, client = served
+    unset, controls, _ = synthetic_shot(9, 64, 64, steps=1, with_mask=False)
+    unset.control.ClearField("strength")
+    zero, _, _ = synthetic_shot(9, 64, 64, steps=1, with_mask=False)
+    zero.control.strength = 0.0
+    jobs = {name: client.submit(m, controls, []) for name, m in (("unset", unset), ("zero", zero))}
+    assert jobs["unset"].warnings == [] and "control.strength is 0" in jobs["zero"].warnings[0]
+    got = {}
+    for name, job in jobs.items():
+        assert client.wait(job.job_id, timeout=60).state == pb.JOB_STATE_DONE
+        control = _sidecar(client, job.job_id, tmp_path)["engine"]["control"]
+        got[name] = (control["strength"], control["token_strength_max"])
+    assert got == {"unset": (1.0, 1.0), "zero": (0.0, 0.0)}
+
+
 def test_second_client_reattaches_to_a_running_job_and_after_it_ends(served):
     server, submitter = served
     m, controls, masks = synthetic_shot(33, 64, 64, steps=120)
@@ -175,10 +224,10 @@ class _OutOfMemoryOnRequest:
     def capabilities(self):
         return self.engine.capabilities()
 
-    def render(self, req, progress=None, should_cancel=None):
+    def render(self, req, progress=None, should_cancel=None, on_plan=None):
         if "huge" in req.prompt:
             raise OutOfMemory("GPU out of memory for 257 frames at 1920x1088: try fewer frames or a smaller size")
-        return self.engine.render(req, progress, should_cancel)
+        return self.engine.render(req, progress, should_cancel, on_plan)
 
 
 def test_engine_out_of_memory_fails_the_job_and_the_server_keeps_serving(engine, tmp_path):

@@ -45,6 +45,15 @@ def _bad_w2c(values):
     return apply
 
 
+def _trajectory(factor=0, width=None):
+    def apply(m):
+        m.camera.mode, m.camera.trajectory_lora = pb.CAMERA_MODE_TRAJECTORY, "camera_trajectory"
+        m.camera.reference_downscale_factor = factor
+        if width:
+            m.width = m.control_width = width
+    return apply
+
+
 SCALED = [2, 0, 0, 0, 0, 2, 0, 0, 0, 0, 2, 0, 0, 0, 0, 1]
 # (case id, manifest change, expected code, words the message must contain)
 MANIFEST_CASES = [
@@ -81,7 +90,24 @@ MANIFEST_CASES = [
      "camera frame 2: intrinsics must be positive"),
     ("control_count", _set("num_control_frames", 5), "INVALID_ARGUMENT", "num_control_frames must equal num_frames (9)"),
     ("reference_factor", _set("control.reference_downscale_factor", 3), "INVALID_ARGUMENT",
-     "reference_downscale_factor 3 does not divide the size 64x64; use one of [1, 2, 4, 8]"),
+     "control LoRA 'control' reads its canvas at 1/3 of 64x64 (control.reference_downscale_factor 3) = "
+     "21.3333x21.3333 pixels, but both sides must be multiples of 32; make width and height multiples of 96 "
+     "(try width 96; height 96) or set control.reference_downscale_factor to 1 or 2"),
+    ("reference_factor_off_grid", _set("control.reference_downscale_factor", 4), "INVALID_ARGUMENT",
+     "at 1/4 of 64x64 (control.reference_downscale_factor 4) = 16x16 pixels, but both sides must be multiples "
+     "of 32; make width and height multiples of 128 (try width 128; height 128)"),
+    ("trajectory_lora_factor_off_grid", _trajectory(), "INVALID_ARGUMENT",
+     "camera trajectory LoRA 'camera_trajectory' reads its canvas at 1/4 of 64x64 (the LoRA's "
+     "reference_downscale_factor 4) = 16x16 pixels, but both sides must be multiples of 32; make width and "
+     "height multiples of 128 (try width 128; height 128)"),
+    ("trajectory_request_factor_off_grid", _trajectory(factor=2, width=96), "INVALID_ARGUMENT",
+     "at 1/2 of 96x64 (camera.reference_downscale_factor 2) = 48x32 pixels, but both sides must be multiples of "
+     "32; make width and height multiples of 64 (try width 64 or 128) or set camera.reference_downscale_factor "
+     "to 1"),
+    ("trajectory_request_factor_off_grid_wide", _trajectory(factor=3, width=160), "INVALID_ARGUMENT",
+     "at 1/3 of 160x64 (camera.reference_downscale_factor 3) = 53.3333x21.3333 pixels, but both sides must be "
+     "multiples of 32; make width and height multiples of 96 (try width 96 or 192; height 96) or set "
+     "camera.reference_downscale_factor to 1"),
     ("control_aspect", lambda m: (_set("control_width", 64)(m), _set("control_height", 32)(m)), "INVALID_ARGUMENT",
      "must have the shot's aspect ratio"),
     ("unknown_extra_lora", lambda m: m.extra_loras.add(name="film_grain", weight=0.5), "FAILED_PRECONDITION",
@@ -165,3 +191,35 @@ def test_upload_over_the_limit_is_resource_exhausted(engine, tmp_path):
         assert code == "RESOURCE_EXHAUSTED" and "larger than this server's limit" in details
         assert list((tmp_path / "incoming").iterdir()) == []  # the partial upload was removed
         assert client.list_jobs() == []
+
+
+def test_two_stage_halves_every_reference_again():
+    from render_backend.server.validation import Limits, ShotError, check_manifest
+
+    caps = {"size_multiple": 64, "two_stage": True, "loras": [
+        {"name": "control", "kind": "control", "reference_downscale_factor": 1},
+        {"name": "camera_trajectory", "kind": "camera_trajectory", "reference_downscale_factor": 4}]}
+    limits = Limits.from_capabilities(caps)
+    m, _, _ = synthetic_shot(9, 256, 192, steps=1)
+    _trajectory()(m)
+    with pytest.raises(ShotError) as err:  # stage 1 is 128x96: the 1/4 canvas would be 32x24
+        check_manifest(m, limits)
+    assert "reads its canvas at 1/8 of 256x192 (the LoRA's reference_downscale_factor 4, halved again in " \
+           "two-stage mode) = 32x24 pixels" in err.value.message and "multiples of 256" in err.value.message
+    m.height = m.control_height = 256
+    warnings = check_manifest(m, limits)  # 256 / 8 = 32: fine; the control canvas is read at half size
+    assert "control canvas is 256x256; the engine reads it at 128x128 (export that size to save time)" in warnings
+
+
+def test_strength_is_optional_and_unset_means_follow_the_control():
+    from render_backend.server.validation import Limits, build_request, check_manifest
+
+    limits = Limits(loras={"control": {"name": "control", "kind": "control", "reference_downscale_factor": 1}})
+    m, _, _ = _shot(with_mask=False)
+    m.control.ClearField("strength")
+    assert check_manifest(m, limits) == [] and build_request(m, [], None).strength == 1.0
+    m.control.strength = 0.0  # explicit 0 has presence in `optional double strength`
+    wire = pb.ShotManifest.FromString(m.SerializeToString())
+    assert wire.control.HasField("strength") and build_request(wire, [], None).strength == 0.0
+    assert any("control.strength is 0" in w for w in check_manifest(wire, limits))
+

@@ -1,0 +1,203 @@
+"""`./dev demo`: the main job, end to end, on this machine.
+
+1. makes the tiny random LTX-2 (./.cache/test-model) unless --model is given,
+2. starts `render-backend serve` on a free loopback port (a real server process),
+3. builds the example Blender scene (a rigged character walking on a set while the camera does a
+   dolly zoom) and saves it as out/source/walk_dolly_zoom.blend,
+4. renders it exactly as the add-on's Render Preview does (export masked depth + pose + camera,
+   stream over gRPC, follow progress, fetch), headless,
+5. leaves out/walk_dolly_zoom.blend (movie + sound strips in the sequencer), the take folder with
+   video.mp4, audio.wav, sidecar.json and the control canvas, and decodes the mp4 and wav to show
+   that frame count, fps and audio length match the shot.
+
+The tiny model's weights are random: its video and audio are noise, by design. Every stage is
+the real code that runs with real weights; the closing lines say how to point at them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere: import the project's packages
+
+SHOT_BLEND = "walk_dolly_zoom.blend"
+
+
+def start_server(model: Path, data_dir: Path, log_path: Path, timeout_s: float = 180.0):
+    """`render-backend serve` on 127.0.0.1, a free port; returns (process, 'host:port') once SERVING."""
+    from blender_addon.client.profiles import ServerProfile
+    from blender_addon.client.render_client import RenderClient
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with open(log_path, "w") as log:  # the child keeps its own handle
+        proc = subprocess.Popen([sys.executable, "-m", "render_backend.cli", "serve", "--model", str(model),
+                                 "--port", "0", "--data-dir", str(data_dir), "--heartbeat", "2"],
+                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout_s
+    match = None
+    while match is None:
+        match = re.search(r"listening on ([\d.]+:\d+)", log_path.read_text())
+        if match is None and (proc.poll() is not None or time.monotonic() > deadline):
+            proc.kill()
+            raise SystemExit(f"the server did not start; its log:\n{log_path.read_text()[-2000:]}")
+        time.sleep(0.1)
+    address = match.group(1)
+    with RenderClient(ServerProfile("demo", address)) as client:
+        while client.health() != "SERVING":
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise SystemExit(f"the server never became SERVING (see {log_path})")
+            time.sleep(0.2)
+    return proc, address
+
+
+@contextlib.contextmanager
+def output_to(log_path: Path):
+    """Send this process's stdout/stderr (Blender's C-level render chatter included) to a log file."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(log_path, "a") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def build_shot(source: Path, frames: int, width: int, height: int) -> None:
+    """The example scene with the panel settings an artist would pick, saved to `source`."""
+    import bpy
+
+    from blender_addon.client.headless import enable_addon
+    from blender_addon.example_scene import build_example_scene
+
+    build_example_scene(frames=frames, width=width, height=height)
+    bpy.context.preferences.filepaths.save_version = 0  # no .blend1 backups in out/
+    enable_addon()
+    scene = bpy.context.scene
+    settings = scene.ltx_render
+    settings.prompt = ("a man in a grey coat walks past stone pillars in an empty hall, the hall stretches "
+                       "behind him, footsteps echo")
+    settings.width, settings.height, settings.seed = width, height, 7
+    settings.targets.add().collection = bpy.data.collections["Actors"]
+    settings.armatures.add().object = bpy.data.objects["Walker"]
+    settings.control_lora = "control"
+    settings.camera_mode = "auto"
+    source.parent.mkdir(parents=True, exist_ok=True)
+    bpy.ops.wm.save_as_mainfile(filepath=str(source))
+
+
+def describe_media(mp4: Path, wav: Path) -> list[str]:
+    """Decoded facts, not file names: frames, size, fps of the video; channels, rate, length of the audio."""
+    import wave
+
+    import av
+
+    with av.open(str(mp4)) as container:
+        vs = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(video=0))
+        has_audio = bool(container.streams.audio)
+        fps = float(vs.average_rate)
+        size = f"{vs.codec_context.width}x{vs.codec_context.height}"
+        codecs = f"{vs.codec_context.name}" + (f" + {container.streams.audio[0].codec_context.name}" if has_audio else "")
+    with wave.open(str(wav)) as w:
+        seconds = w.getnframes() / w.getframerate()
+        audio = f"{w.getnchannels()} ch, {w.getframerate()} Hz, {seconds:.3f} s"
+    return [f"video: {frames} frames, {size}, {fps:g} fps, {codecs}, {frames / fps:.3f} s",
+            f"audio: {audio}"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="./dev demo", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", help="a diffusers LTX-2 folder to serve (default: the tiny test model)")
+    ap.add_argument("--out", type=Path, default=ROOT / "out", help="results folder (default ./out)")
+    ap.add_argument("--frames", type=int, default=25, help="shot length, 8k+1 (default 25)")
+    ap.add_argument("--size", type=int, nargs=2, default=(256, 160), metavar=("WIDTH", "HEIGHT"))
+    args = ap.parse_args(argv)
+    out = args.out.resolve()
+
+    from render_backend.engine.test_model import make_test_model
+
+    tiny = args.model is None
+    model = Path(args.model) if args.model else make_test_model(ROOT / ".cache" / "test-model")
+    print(f"==> model: {model}{' (tiny, random weights)' if tiny else ''}")
+    if (out / "renders").exists():
+        shutil.rmtree(out / "renders")  # one demo take, not a growing pile
+    out.mkdir(parents=True, exist_ok=True)
+    proc, address = start_server(model, out / "server-data", out / "server.log")
+    try:
+        print(f"==> render server on {address} (log: {out / 'server.log'})")
+        source = out / "source" / SHOT_BLEND
+        blender_log = out / "blender.log"
+        blender_log.write_text("")
+        t0 = time.perf_counter()
+        with output_to(blender_log):
+            build_shot(source, args.frames, *args.size)
+        print(f"==> example scene: {source} ({args.frames} frames at {args.size[0]}x{args.size[1]}, "
+              f"walker + dolly zoom) in {time.perf_counter() - t0:.1f} s")
+
+        from blender_addon.client.headless import render_blend
+
+        t0 = time.perf_counter()
+        print(f"==> Render Preview (export, upload, denoise, fetch), headless; Blender's log: {blender_log}")
+        with output_to(blender_log):
+            result = render_blend(source, out_dir=out, server=address, timeout_s=600)
+        print(f"    {result.states[0]} in {time.perf_counter() - t0:.1f} s: {result.messages[0]}")
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+    import json
+
+    import bpy
+
+    scene = bpy.context.scene
+    for strip in sorted(scene.sequence_editor.strips_all, key=lambda s: s.channel):
+        print(f"    strip {strip.name!r} ({strip.type.lower()}): channel {strip.channel}, frames "
+              f"{strip.frame_final_start}-{strip.frame_final_end - 1}; scene at {scene.render.fps} fps")
+    take = result.takes[0]
+    sidecar = json.loads((take / "sidecar.json").read_text())
+    camera, engine = sidecar.get("camera") or {}, sidecar.get("engine") or {}
+    print(f"    camera: classified as {camera.get('move')!r} -> preset {camera.get('preset')!r} "
+          f"(confidence {camera.get('confidence', 0):.2f}); LoRAs: "
+          + ", ".join(f"{lo['name']} x{lo['weight']:g}" for lo in engine.get("loras", [])))
+    mp4, wav = take / "video.mp4", take / "audio.wav"
+    print(f"==> {result.blend}  (sequencer: movie + sound strips at the shot's first frame)")
+    for path in sorted(take.iterdir()):
+        if path.is_file():
+            print(f"==> {path}  ({path.stat().st_size} bytes)")
+    canvases = sorted((take / "bundle" / "control").glob("*.png")) if (take / "bundle" / "control").is_dir() else []
+    if canvases:
+        print(f"==> control canvas: {canvases[0].parent} ({len(canvases)} PNGs)")
+    for line in describe_media(mp4, wav):
+        print(f"    {line}")
+    if tiny:
+        print("\n" + "!" * 78)
+        print("!! The tiny test model has RANDOM weights: the video and audio above are NOISE.")
+        print("!! Every stage is real. For real output, on a GPU box with LTX-2 weights:")
+        print("!!   render-backend serve --model /models/LTX-2 --lora-dir /models/loras \\")
+        print("!!       --host 0.0.0.0 --token-file token.txt --tls-cert cert.pem --tls-key key.pem")
+        print("!! then point the add-on's connection profile (or ./dev demo --model DIR) at it:")
+        print("!! see the README, 'Real weights on a GPU box'.")
+        print("!" * 78)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

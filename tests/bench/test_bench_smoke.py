@@ -1,0 +1,41 @@
+"""The benchmarks still run: each in a subprocess with --quick, printing its ratio line (~10 s each)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_bench(script: str, *args: str) -> str:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / script), "--quick", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+def test_grid_bench_prints_the_factor_ratio():
+    out = run_bench("grid.py")
+    ratio = re.search(r"denoising time factor 1 / factor 4: (\d+\.\d+)x", out)
+    assert ratio and float(ratio.group(1)) > 0, out
+    tokens = re.findall(r"^factor (\d)\s+(\d+)\s+(\d+)", out, flags=re.M)
+    # 9 frames at 128x128: 2 latent frames; the camera canvas at factor 1 is 4x4 cells, at factor 4 1x1.
+    assert tokens == [("1", "32", "96"), ("4", "2", "66")], out
+
+
+def test_server_overhead_bench_prints_the_ratio_against_its_target(tmp_path):
+    from render_backend.engine.test_model import make_test_model
+
+    model = make_test_model(tmp_path / "tiny")  # not ./.cache: tests leave the checkout alone
+    out = run_bench("server_overhead.py", "--model", str(model))
+    ratio = re.search(r"ratio end to end / direct render: (\d+\.\d+) \(target <= 1.05: (met|NOT met)\)", out)
+    assert ratio and float(ratio.group(1)) > 0, out
+    medians = [float(x) for x in re.findall(r"^median .*?(\d+\.\d+) s", out, flags=re.M)]
+    assert len(medians) == 3 and all(m > 0 for m in medians), out
+    # The ratio is of the printed medians (rounded to 1 ms).
+    assert abs(medians[2] / medians[0] / float(ratio.group(1)) - 1) < 0.02, out
