@@ -143,7 +143,7 @@ def silent_address():
 @pytest.fixture
 def slow_engine(engine, monkeypatch):
     """slow_engine(steps): the engine denoises with `steps` steps (default 8) until the test ends,
-    so a job runs long enough (~1 s per 40 steps at 256x160) to be watched and cancelled mid-run."""
+    so a job runs long enough to be watched and cancelled mid-denoising."""
     def set_steps(steps: int) -> None:
         monkeypatch.setattr(engine, "default_steps", lambda: steps)
     return set_steps

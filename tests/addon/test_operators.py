@@ -158,7 +158,6 @@ def test_busy_saved_without_unfinished_jobs_is_cleared_on_load(tmp_path):
 def test_test_connection_explains_problems(tmp_path, case, words, live_server, loading_address, silent_address,
                                            monkeypatch):
     import render_backend.server.service as service
-
     from blender_addon.operators import setup
 
     if case == "protocol":  # the real server, announcing a future protocol major version
@@ -177,6 +176,22 @@ def test_test_connection_explains_problems(tmp_path, case, words, live_server, l
     assert time.monotonic() - t0 < 8
     assert words in _prefs().connection_text and not _prefs().connection_ok
     ss.shutdown_worker()  # the silent server's test thread answers later: not into the next test
+
+
+def test_test_connection_timer_with_a_window_reports_a_timeout(tmp_path, silent_address):
+    """The GUI path (an app timer polls the test; timers never fire headless, so call it here)."""
+    from blender_addon.operators import setup
+
+    fresh_shot(tmp_path, server_address=silent_address)
+    worker = ss.get_worker()
+    _prefs().connection_text, _prefs().connection_ok = setup._testing_text(silent_address), False
+    key = worker.test_connection(find_profile("test"))
+    assert setup._poll_connection(key, time.monotonic() + 5, silent_address) == 0.2  # still waiting
+    assert _prefs().connection_text.startswith("Testing") and not _prefs().connection_ok
+    assert setup._poll_connection(key, time.monotonic() - 1, silent_address) is None  # deadline passed
+    assert _prefs().connection_text.startswith(f"no answer from {silent_address} within 30 s")
+    assert not _prefs().connection_ok
+    ss.shutdown_worker()
 
 
 def test_test_connection_reports_health_and_the_servers_loras(tmp_path, live_server):
