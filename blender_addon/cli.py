@@ -8,7 +8,9 @@ Exit codes: 0 done, 2 bad input (the message says what to change), 1 anything el
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -59,7 +61,12 @@ def add_export_parser(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--strength", type=float, default=1.0, help="control strength m in [0, 1]")
     p.add_argument("--background-strength", type=float, default=None, help="strength outside the mask")
-    p.add_argument("--camera-mode", default="auto", choices=["auto", "preset", "trajectory", "off"])
+    p.add_argument("--camera-mode", default="auto", choices=["auto", "preset", "trajectory", "off"],
+                   help="auto: the server picks a camera preset LoRA from the camera move; preset: apply "
+                   "--camera-lora; trajectory: send the camera track to the trajectory LoRA --camera-lora")
+    p.add_argument("--camera-lora", default="", metavar="NAME",
+                   help="camera LoRA name on the server, required with --camera-mode preset (a camera preset "
+                   "LoRA, e.g. camera_dolly_in) or trajectory (a trajectory LoRA)")
     p.add_argument("--control-lora", default="", help="control LoRA name on the server")
     p.add_argument("--engine", default="auto", choices=["auto", "cycles", "workbench"],
                    help="depth/mask renderer: auto = Workbench when OpenGL works here (probed once), else Cycles")
@@ -70,6 +77,19 @@ def add_export_parser(subparsers) -> None:
                    help="keep joints hidden behind other surfaces (default: they are left out of the pose)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(run=run_export)
+
+
+def camera_loras(mode: str, name: str) -> tuple[str, str]:
+    """(preset_lora, trajectory_lora) for the manifest from --camera-mode and --camera-lora."""
+    name = name.strip()
+    if mode in ("preset", "trajectory") and not name:
+        kind = "camera preset LoRA, e.g. camera_dolly_in" if mode == "preset" else "trajectory LoRA"
+        raise UsageError(f"--camera-mode {mode} needs --camera-lora NAME (the {kind}; the add-on's Test "
+                         f"connection lists the server's LoRAs), or use --camera-mode auto")
+    if mode not in ("preset", "trajectory") and name:
+        raise UsageError(f"--camera-lora is used only with --camera-mode preset or trajectory (got {mode}); "
+                         "drop it or change the mode")
+    return (name, "") if mode == "preset" else ("", name) if mode == "trajectory" else ("", "")
 
 
 def _open_blend(path: Path, scene_name: str):
@@ -107,6 +127,7 @@ def run_export(args: argparse.Namespace) -> int:
     from .gather.targets import resolve_armatures, resolve_targets
 
     bone_maps = load_bone_maps(args.bone_map)  # bad files fail before Blender loads the scene
+    preset_lora, trajectory_lora = camera_loras(args.camera_mode, args.camera_lora)
     scene = _open_blend(args.blend, args.scene)
     targets, armatures = _names(args.targets), _names(args.armatures)
     if not targets and not armatures:
@@ -137,7 +158,8 @@ def run_export(args: argparse.Namespace) -> int:
         scene, args.out, frame_start=start, frame_end=end, targets=targets, armatures=armatures,
         width=w2, height=h2, control_factor=factor, prompt=args.prompt, negative_prompt=args.negative_prompt,
         seed=args.seed, strength=args.strength, background_strength=args.background_strength,
-        camera_mode=args.camera_mode, control_lora=args.control_lora, engine=args.engine,
+        camera_mode=args.camera_mode, preset_lora=preset_lora, trajectory_lora=trajectory_lora,
+        control_lora=args.control_lora, engine=args.engine,
         bone_maps=bone_maps, occlusion=args.occlusion,
         warn=lambda message: print(f"warning: {message}", file=sys.stderr, flush=True))
     last_stage = ""
@@ -188,19 +210,51 @@ def run_render(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m blender_addon.cli",
                                      description="LTX-2 neural rendering for Blender, headless.")
+    parser.add_argument("--blender-log", action="store_true",
+                        help="show Blender's own per-frame render output (hidden by default)")
     subparsers = parser.add_subparsers(dest="command", required=True)
     add_export_parser(subparsers)
     add_render_parser(subparsers)
     return parser
 
 
+@contextlib.contextmanager
+def blender_output_silenced():
+    """Blender's C code prints a line per rendered frame ("Saved: ...", EGL notes) to the process's
+    stdout/stderr. Point those file descriptors at /dev/null and keep Python's own prints (progress,
+    errors) on the original terminal."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved_out, saved_err = os.dup(1), os.dup(2)
+    old_streams = sys.stdout, sys.stderr
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    sys.stdout = os.fdopen(os.dup(saved_out), "w", buffering=1)
+    sys.stderr = os.fdopen(os.dup(saved_err), "w", buffering=1)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        sys.stdout.close()
+        sys.stderr.close()
+        sys.stdout, sys.stderr = old_streams
+        os.dup2(saved_out, 1)
+        os.dup2(saved_err, 2)
+        for fd in (saved_out, saved_err, devnull):
+            os.close(fd)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return args.run(args)
-    except ValueError as exc:  # UsageError, TargetError, bad frames/size: the user can fix these
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    quiet = contextlib.nullcontext() if args.blender_log else blender_output_silenced()
+    with quiet:
+        try:
+            return args.run(args)
+        except ValueError as exc:  # UsageError, TargetError, bad frames/size: the user can fix these
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
                          [--device cuda] [--dtype auto|bf16|fp16|fp32] [--cpu-offload] [--vae-tiling]
                          [--upsampler PATH]
     render-backend render BUNDLE_DIR --out DIR --model PATH_OR_HUB_ID [--lora NAME=PATH ...]
+                          [--control-lora NAME] [--prompt TEXT] [--seed N] [--steps N]
     render-backend make-test-model DIR
 """
 
@@ -117,6 +118,16 @@ def cmd_render(args) -> int:
         bundle = read_bundle(args.bundle)
     except BundleError as e:
         raise SystemExit(f"error: {e}") from None
+    # Settings the bundle was exported with can be changed here without re-exporting.
+    m = bundle.manifest
+    if args.control_lora is not None:
+        m.control.lora = args.control_lora
+    if args.prompt is not None:
+        m.prompt = args.prompt
+    if args.seed is not None:
+        m.seed = args.seed
+    if args.steps is not None:
+        m.num_inference_steps = args.steps
     engine = _engine(args)
     t0 = time.monotonic()
     engine.load()
@@ -177,6 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("render", help="render a shot bundle folder offline (no server)")
     r.add_argument("bundle", help="shot bundle folder (with shot.json)")
     r.add_argument("--out", required=True, help="output folder for mp4, wav, json")
+    r.add_argument("--control-lora", help="control LoRA to use (overrides the bundle's; '' = none)")
+    r.add_argument("--prompt", help="override the bundle's prompt")
+    r.add_argument("--seed", type=int, help="override the bundle's seed")
+    r.add_argument("--steps", type=int, help="denoising steps (default: the model's, 8 for distilled)")
     _add_engine_args(r)
     r.set_defaults(func=cmd_render)
 

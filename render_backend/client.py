@@ -64,7 +64,7 @@ class RenderClient:
         return health_pb2.HealthCheckResponse.ServingStatus.Name(r.status)
 
     def capabilities(self) -> pb.Capabilities:
-        return self.stub.GetCapabilities(pb.GetCapabilitiesRequest(client_protocol_version="1.0"),
+        return self.stub.GetCapabilities(pb.GetCapabilitiesRequest(client_protocol_version="1.1"),
                                          metadata=self.metadata, timeout=self.timeout)
 
     def submit(self, manifest: pb.ShotManifest, control_pngs: Sequence[bytes] = (),

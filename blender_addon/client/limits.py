@@ -6,24 +6,54 @@ With no limits known ({}), the model's fixed rules apply: sizes /32, any maximum
 
 from __future__ import annotations
 
+import math
+
 from ..core.planning import snap_size
 from ..proto import render_pb2 as pb
 
+BASE_MULTIPLE = 32  # the model's latent cell in pixels: a reference canvas side must be a multiple too
+
+
+def reference_size(lora: pb.LoraInfo) -> tuple[int, int]:
+    """(divisor, multiple) of a LoRA that reads a reference canvas: the canvas is
+    (W / divisor) x (H / divisor) pixels and W, H must be multiples of `multiple`. (0, 0) for
+    plain LoRAs. Servers before protocol 1.1 report only the factor: divisor = factor, multiple
+    = factor * 32 (what a single-stage server reads)."""
+    if lora.reference_size_divisor:
+        divisor = lora.reference_size_divisor
+        return divisor, lora.reference_size_multiple or BASE_MULTIPLE * divisor
+    factor = lora.reference_downscale_factor
+    return (factor, BASE_MULTIPLE * factor) if factor else (0, 0)
+
 
 def server_limits(caps: pb.Capabilities) -> dict:
-    """Size rule and maxima, frames per shot, each control LoRA's reference downscale factor
-    (so the canvas is exported at the size the engine reads, never bigger), and the names of
-    the installed camera preset and camera trajectory LoRAs."""
+    """Size rule and maxima, frames per shot, the reference canvas size of each control and
+    trajectory LoRA ("reference_sizes": {name: [divisor, multiple]}, so the canvas is exported at
+    the size the engine reads, never bigger, and sizes snap to what it can read), and the names
+    of the installed camera preset and camera trajectory LoRAs."""
+    reads_canvas = (pb.LORA_KIND_CONTROL, pb.LORA_KIND_CAMERA_TRAJECTORY)
     return {
-        "size_multiple": caps.size_multiple or 32,
+        "size_multiple": caps.size_multiple or BASE_MULTIPLE,
         "max_width": caps.max_width,
         "max_height": caps.max_height,
         "max_frames": caps.max_frames,
-        "lora_factors": {lo.name: lo.reference_downscale_factor for lo in caps.loras
-                         if lo.kind == pb.LORA_KIND_CONTROL and lo.reference_downscale_factor},
+        "reference_sizes": {lo.name: list(reference_size(lo)) for lo in caps.loras
+                            if lo.kind in reads_canvas and reference_size(lo)[0]},
         "camera_presets": sorted(lo.name for lo in caps.loras if lo.kind == pb.LORA_KIND_CAMERA_PRESET),
         "camera_trajectories": sorted(lo.name for lo in caps.loras if lo.kind == pb.LORA_KIND_CAMERA_TRAJECTORY),
     }
+
+
+def reference_size_for(lora: str, limits: dict) -> tuple[int, int]:
+    """(divisor, multiple) of the named LoRA on this server; (0, 0) when unknown. Limits stored by
+    an add-on before 1.1 hold only "lora_factors" (control LoRAs): factor, factor * 32."""
+    if not lora:
+        return 0, 0
+    known = (limits.get("reference_sizes") or {}).get(lora)
+    if known:
+        return int(known[0]), int(known[1])
+    factor = int((limits.get("lora_factors") or {}).get(lora) or 0)
+    return factor, BASE_MULTIPLE * factor
 
 
 def camera_loras_for(mode: str, preset: str, trajectory: str, limits: dict) -> tuple[str, str]:
@@ -44,8 +74,7 @@ def camera_loras_for(mode: str, preset: str, trajectory: str, limits: dict) -> t
                              + (", ".join(presets) or "none installed"))
         return preset, ""
     if mode == "trajectory":
-        if not trajectory and trajectories and len(trajectories) == 1:
-            trajectory = trajectories[0]
+        trajectory = _trajectory_or_only_one(trajectory, limits)
         if not trajectory:
             raise ValueError("camera mode 'Trajectory' needs a trajectory LoRA name; pick one of: "
                              + (", ".join(trajectories) if trajectories else "the server's trajectory LoRAs "
@@ -57,15 +86,66 @@ def camera_loras_for(mode: str, preset: str, trajectory: str, limits: dict) -> t
     return "", ""
 
 
-def snap_size_for(width: int, height: int, limits: dict) -> tuple[int, int, str]:
-    """planning.snap_size with the server's multiple and maxima (0 / missing = no maximum)."""
-    return snap_size(width, height, int(limits.get("size_multiple") or 32),
-                     int(limits.get("max_width") or 0) or None, int(limits.get("max_height") or 0) or None)
+def _trajectory_or_only_one(trajectory: str, limits: dict) -> str:
+    trajectories = limits.get("camera_trajectories")
+    return trajectory or (trajectories[0] if trajectories and len(trajectories) == 1 else "")
 
 
-def control_factor_for(control_lora: str, limits: dict, fallback: int) -> int:
-    """The control LoRA's reference downscale factor on this server, else the panel's value."""
-    return int((limits.get("lora_factors") or {}).get(control_lora) or fallback)
+def size_rule(limits: dict, control_lora: str = "", camera_mode: str = "", trajectory_lora: str = "",
+              ) -> tuple[int, str]:
+    """(multiple, why): what width and height must be multiples of on this server for this shot,
+    and the reason in the user's words. The server's size_multiple, and the reference_size_multiple
+    of the control LoRA and, in camera mode "trajectory", of the trajectory LoRA ('' = the
+    server's only one): each reads a canvas of 1/divisor the size, whose sides must be whole
+    latent cells."""
+    base = int(limits.get("size_multiple") or BASE_MULTIPLE)
+    rules = [(base, "")]  # first: on a tie the plain server rule is the one named
+    for kind, name in (("control", control_lora),
+                       ("trajectory", _trajectory_or_only_one(trajectory_lora, limits)
+                        if camera_mode == "trajectory" else "")):
+        divisor, multiple = reference_size_for(name, limits)
+        if multiple:
+            rules.append((multiple, f"the {kind} LoRA {name!r} reads a 1/{divisor}-size canvas"))
+    multiple = math.lcm(*(m for m, _ in rules))
+    named, covered = [], 1
+    for m, why in sorted(rules, key=lambda r: -r[0]):  # stable: the larger rules first
+        if covered == multiple:
+            break
+        covered = math.lcm(covered, m)
+        if why:
+            named.append(why)
+    rule = f"sizes must be multiples of {multiple}"
+    return multiple, (f"{' and '.join(named)}, so {rule}" if named else rule)
+
+
+def snap_size_for(width: int, height: int, limits: dict, control_lora: str = "", camera_mode: str = "",
+                  trajectory_lora: str = "") -> tuple[int, int, str]:
+    """(width, height, message): the size a render will use, snapped to size_rule() and fitted
+    to the server's maxima (0 / missing = no maximum). message is "" when the size is used as
+    it is, else e.g. "width 250 -> 256: the control LoRA 'depth' reads a 1/4-size canvas, so
+    sizes must be multiples of 128"."""
+    multiple, why = size_rule(limits, control_lora, camera_mode, trajectory_lora)
+    max_w, max_h = int(limits.get("max_width") or 0) or None, int(limits.get("max_height") or 0) or None
+    if any(most and most < multiple for most in (max_w, max_h)):
+        raise ValueError(f"{why}, but the server's maximum is {max_w or '-'}x{max_h or '-'}; "
+                         "pick a LoRA trained at a smaller reference factor")
+    new_w, new_h, _ = snap_size(width, height, multiple, max_w, max_h)
+    if (new_w, new_h) == (width, height):
+        return width, height, ""
+    changes = [f"{side} {old} -> {new}" for side, old, new in (("width", width, new_w), ("height", height, new_h))
+               if old != new]
+    reasons = []
+    if (max_w and width > max_w) or (max_h and height > max_h):
+        reasons.append(f"the server's maximum is {max_w or '-'}x{max_h or '-'}")
+    if width % multiple or height % multiple:
+        reasons.append(why)
+    return new_w, new_h, f"{', '.join(changes)}: {'; '.join(reasons)}"
+
+
+def control_divisor_for(control_lora: str, limits: dict, fallback: int) -> int:
+    """Output pixels per control-canvas pixel: the control LoRA's reference_size_divisor on this
+    server (its factor on servers before 1.1), else the panel's Control downscale."""
+    return reference_size_for(control_lora, limits)[0] or int(fallback)
 
 
 def frames_problem(num_frames: int, limits: dict) -> str:

@@ -6,6 +6,7 @@ settings are swapped only during pass 1 and restored before pass 2 (and on any e
 
 `iter_export_shot` yields (done, total, stage) after each small step so the add-on's modal
 operator can run it a frame at a time on Blender's main thread; `export_shot` exhausts it.
+`render_frame_canvas` renders one frame's canvas only (the panel's canvas preview).
 """
 
 from __future__ import annotations
@@ -54,17 +55,55 @@ def _check_args(frame_start: int, frame_end: int, width: int, height: int, contr
     problem = frames_error(n)
     if problem:
         raise ValueError(f"{problem} (frame_end={frame_start + snap_frames(n)[0] - 1})")
+    _check_size(width, height, control_factor)
+    for name, value in (("strength", strength), ("background_strength", background_strength)):
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1] (got {value})")
+    if camera_mode not in CAMERA_MODES:
+        raise ValueError(f"camera_mode must be one of {', '.join(CAMERA_MODES)} (got {camera_mode!r})")
+
+
+def _check_size(width: int, height: int, control_factor: int) -> None:
     problem = size_error(width, height, 32)
     if problem:
         raise ValueError(problem)
     if control_factor < 1 or width % control_factor or height % control_factor:
         raise ValueError(f"control_factor must be a whole number >= 1 dividing {width}x{height} "
                          f"(got {control_factor}); try 1, 2 or 4")
-    for name, value in (("strength", strength), ("background_strength", background_strength)):
-        if value is not None and not 0.0 <= value <= 1.0:
-            raise ValueError(f"{name} must be in [0, 1] (got {value})")
-    if camera_mode not in CAMERA_MODES:
-        raise ValueError(f"camera_mode must be one of {', '.join(CAMERA_MODES)} (got {camera_mode!r})")
+
+
+def _resolve(scene: bpy.types.Scene, targets: Sequence[str], armatures: Sequence[str],
+             bone_maps: Mapping[str, Mapping[str, str]], warn: WarnFn) -> tuple[list, list]:
+    """(target objects, armature objects); unknown names and wrong bone names fail here, before
+    the first render; rigs the pose cannot fully map are warned about."""
+    target_objects = resolve_targets(scene, targets)
+    armature_objects = resolve_armatures(scene, armatures)
+    for arm in armature_objects:
+        bones, bone_map = [b.name for b in arm.data.bones], bone_map_for(bone_maps, arm.name)
+        if bone_map:
+            check_bone_map(arm.name, bone_map, bones)
+        message = unmapped_rig_warning(arm.name, bones, bone_map)
+        if message:
+            warn(message)
+    unused = sorted(set(bone_maps) - {a.name for a in armature_objects} - {BONE_MAP_ANY})
+    if unused:
+        warn(f"bone map entries {', '.join(map(repr, unused))} match no exported armature "
+             f"({', '.join(a.name for a in armature_objects) or 'none'}); fix the names or use \"*\" for all")
+    return target_objects, armature_objects
+
+
+def _sample_frame(scene: bpy.types.Scene, renderer: DepthMaskRenderer, view_layer, armature_objects,
+                  bone_maps: Mapping[str, Mapping[str, str]], width: int, height: int, occlusion: bool):
+    """Render and sample the scene's current frame: (depth (ch, cw) in Blender units, mask
+    (ch, cw) bool, one (18, 3) keypoint array per armature in control pixels, camera sample)."""
+    depth, mask = renderer.render()
+    depsgraph = view_layer.depsgraph
+    cam = sample_camera(scene, width, height, depsgraph)
+    k_control = cam.intrinsics.scaled(renderer.width, renderer.height)
+    people = [armature_keypoints(arm, depsgraph, k_control, cam.world_to_camera, bone_map_for(bone_maps, arm.name),
+                                 depth if occlusion else None)
+              for arm in armature_objects]
+    return depth, mask, people, cam
 
 
 @contextmanager
@@ -118,22 +157,10 @@ def iter_export_shot(scene: bpy.types.Scene, out_dir: str | Path, *, frame_start
     """
     _check_args(frame_start, frame_end, width, height, control_factor, strength, background_strength,
                 camera_mode)
-    target_objects = resolve_targets(scene, targets)
-    armature_objects = resolve_armatures(scene, armatures)
-    engine = choose_engine(engine)
     warn = warn or _warn
     bone_maps = dict(bone_maps or {})
-    for arm in armature_objects:  # a wrong bone name fails now, not after the first render
-        bones, bone_map = [b.name for b in arm.data.bones], bone_map_for(bone_maps, arm.name)
-        if bone_map:
-            check_bone_map(arm.name, bone_map, bones)
-        message = unmapped_rig_warning(arm.name, bones, bone_map)
-        if message:
-            warn(message)
-    unused = sorted(set(bone_maps) - {a.name for a in armature_objects} - {BONE_MAP_ANY})
-    if unused:
-        warn(f"bone map entries {', '.join(map(repr, unused))} match no exported armature "
-             f"({', '.join(a.name for a in armature_objects) or 'none'}); fix the names or use \"*\" for all")
+    target_objects, armature_objects = _resolve(scene, targets, armatures, bone_maps, warn)
+    engine = choose_engine(engine)
     unit_scale = float(scene.unit_settings.scale_length)
     frames = list(range(frame_start, frame_end + 1))
     cw, ch = width // control_factor, height // control_factor
@@ -156,15 +183,8 @@ def iter_export_shot(scene: bpy.types.Scene, out_dir: str | Path, *, frame_start
             warn(message)
         for f in frames:
             scene.frame_set(f)
-            depth, mask = renderer.render()
-            depsgraph = view_layer.depsgraph
-            cam = sample_camera(scene, width, height, depsgraph)
-            k_control = cam.intrinsics.scaled(cw, ch)
-            frame_people = [
-                armature_keypoints(arm, depsgraph, k_control, cam.world_to_camera,
-                                   bone_map_for(bone_maps, arm.name), depth if occlusion else None)
-                for arm in armature_objects
-            ]
+            depth, mask, frame_people, cam = _sample_frame(scene, renderer, view_layer, armature_objects,
+                                                           bone_maps, width, height, occlusion)
             # Blender units until here (occlusion compares them); the bundle is in metres.
             entry = frame_entry_in_metres(cam.frame_entry(f), unit_scale)
             value = frame_strength(scene)
@@ -202,6 +222,44 @@ def iter_export_shot(scene: bpy.types.Scene, out_dir: str | Path, *, frame_start
         yield step(STAGE_CANVAS)
     writer.finish(entries)
     yield step(STAGE_DONE)
+
+
+def render_frame_canvas(scene: bpy.types.Scene, frame: int, *, targets: Sequence[str], armatures: Sequence[str],
+                        width: int, height: int, control_factor: int = 1,
+                        bone_maps: Mapping[str, Mapping[str, str]] | None = None, occlusion: bool = True,
+                        engine: str = "auto", warn: WarnFn | None = None) -> np.ndarray:
+    """The control canvas of one frame, (height / control_factor, width / control_factor, 3)
+    uint8, for a preview: ONE depth/mask render of `frame`, nothing written to disk. The frame
+    rules (8k+1) are for shots sent to the server, so any single frame will do.
+
+    Depth range: this frame's own (shot_depth_range of this frame alone; the camera's clip range
+    when there are no targets). A render's canvas uses the range over every frame of its shot,
+    which needs a depth render of each of them, the cost this preview exists to avoid; so the
+    brightness here can differ a little from the rendered shot's canvas of the same frame. The
+    user's settings and current frame are restored afterwards. Arguments as iter_export_shot.
+    """
+    _check_size(width, height, control_factor)
+    warn = warn or _warn
+    bone_maps = dict(bone_maps or {})
+    target_objects, armature_objects = _resolve(scene, targets, armatures, bone_maps, warn)
+    engine = choose_engine(engine)
+    unit_scale = float(scene.unit_settings.scale_length)
+    cw, ch = width // control_factor, height // control_factor
+    view_layer = export_view_layer(scene)
+    with _scene_context(scene), SettingsSwap() as swap, \
+            DepthMaskRenderer(scene, target_objects, cw, ch, swap=swap, engine=engine) as renderer:
+        for message in renderer.warnings:
+            warn(message)
+        scene.frame_set(frame)
+        depth, mask, people, cam = _sample_frame(scene, renderer, view_layer, armature_objects, bone_maps,
+                                                 width, height, occlusion)
+    depth = depth_in_metres(depth, unit_scale)
+    if target_objects:
+        near, far = shot_depth_range([depth], [mask])
+    else:  # pose only: as the export, nothing masked and the camera's clip range
+        entry = frame_entry_in_metres(cam.frame_entry(frame), unit_scale)
+        mask, near, far = np.zeros_like(mask), float(entry["clip_start"]), float(entry["clip_end"])
+    return compose_control(depth, mask, near, far, people)
 
 
 def export_shot(scene: bpy.types.Scene, out_dir: str | Path, **kwargs) -> Path:

@@ -17,7 +17,7 @@ import bpy
 
 from ..client import connection as conn
 from ..client import worker as wk
-from ..client.limits import camera_loras_for, control_factor_for, frames_problem, snap_size_for
+from ..client.limits import camera_loras_for, control_divisor_for, frames_problem, snap_size_for
 from ..client.profiles import ServerProfile
 from ..core import jobs
 from ..core.planning import snap_frames
@@ -160,10 +160,15 @@ def dispatch_events(worker: wk.RenderWorker | None = None, context=None) -> int:
 def export_arguments(scene: bpy.types.Scene, frame_start: int, frame_end: int, shot: str,
                      camera: bool = True) -> dict:
     """iter_export_shot keyword arguments from the panel settings. ValueError when the camera
-    mode lacks its LoRA name; camera=False (canvas preview) exports without camera conditioning."""
+    mode lacks its LoRA name; camera=False (canvas preview) exports without camera conditioning,
+    but at the size a render would use (snapped for the trajectory LoRA too in Trajectory mode).
+    The control canvas is 1/divisor of that size: the control LoRA's reference_size_divisor on
+    the server, else the panel's Control downscale."""
     s = scene.ltx_render
     limits = profile_limits(s.profile)
-    width, height, _ = snap_size_for(s.width, s.height, limits)
+    control_lora = s.control_lora.strip()
+    width, height, _ = snap_size_for(s.width, s.height, limits, control_lora, s.camera_mode,
+                                     s.camera_trajectory.strip())
     names = [t.target_name for t in s.targets if t.target_name]
     armatures = [t.target_name for t in s.armatures if t.target_name]
     camera_mode = s.camera_mode if camera else "off"
@@ -171,12 +176,12 @@ def export_arguments(scene: bpy.types.Scene, frame_start: int, frame_end: int, s
                                                     s.camera_trajectory.strip(), limits)
     # strength=1.0: the export records the (keyframed) property per frame in per_frame.
     return dict(frame_start=frame_start, frame_end=frame_end, targets=names, armatures=armatures,
-                width=width, height=height, control_factor=control_factor_for(s.control_lora, limits, s.control_factor),
+                width=width, height=height, control_factor=control_divisor_for(control_lora, limits, s.control_factor),
                 prompt=s.prompt,
                 negative_prompt=s.negative_prompt, seed=s.seed, strength=1.0,
                 background_strength=s.background_strength if s.use_background_strength else None,
                 camera_mode=camera_mode, preset_lora=preset_lora, trajectory_lora=trajectory_lora,
-                control_lora=s.control_lora, name=shot)
+                control_lora=control_lora, name=shot)
 
 
 class ShotRender:

@@ -13,12 +13,14 @@ from bpy.props import EnumProperty, IntProperty, StringProperty
 
 from ..client.profiles import profile_problems
 from ..core import takes
-from ..core.planning import MIN_FRAMES
+from ..core.png import write_png
 from ..ui.preferences import addon_preferences, find_profile
 from ..ui.properties import BLEND_RELATIVE
 from . import session as ss
 
 CANVAS_IMAGE = "LTX control canvas"
+# The export_arguments that shape one frame's canvas (not the prompt, seed, strengths or camera).
+CANVAS_ARGUMENTS = ("targets", "armatures", "width", "height", "control_factor")
 
 
 class LTX_OT_profile_add(bpy.types.Operator):
@@ -155,24 +157,26 @@ class LTX_OT_target_remove(bpy.types.Operator):
 
 
 class LTX_OT_preview_canvas(bpy.types.Operator):
-    """Export the current frame's control canvas into the image shown in the panel"""
+    """Render the current frame's control canvas into the image shown in the panel"""
 
     bl_idname = "ltx_render.preview_canvas"
     bl_label = "Preview canvas"
 
     def execute(self, context):
-        from ..gather.export import export_shot
+        """One depth/mask render of the current frame only, at the size and control canvas size a
+        render would use. Its depth range is the frame's own (gather.export.render_frame_canvas):
+        the shot-wide range a render uses needs a render of every frame of the shot."""
+        from ..gather.export import render_frame_canvas
 
         scene = context.scene
         frame = scene.frame_current
         try:
+            args = ss.export_arguments(scene, frame, frame, f"canvas_{frame:04d}", camera=False)
+            canvas = render_frame_canvas(scene, frame, **{k: args[k] for k in CANVAS_ARGUMENTS},
+                                         warn=lambda message: self.report({"WARNING"}, message))
             with tempfile.TemporaryDirectory(prefix="ltx_canvas_") as tmp:
-                # The shortest shot the export accepts, starting here: the canvas (and its depth
-                # range) is the one a render starting at this frame would send.
-                last = frame + MIN_FRAMES - 1
-                args = ss.export_arguments(scene, frame, last, f"canvas_{frame:04d}", camera=False)
-                export_shot(scene, tmp, **args)
-                png = Path(tmp) / "control" / f"{frame:06d}.png"
+                png = Path(tmp) / f"{frame:06d}.png"
+                write_png(png, canvas)
                 old = bpy.data.images.get(CANVAS_IMAGE)
                 if old is not None:
                     bpy.data.images.remove(old)
@@ -184,7 +188,8 @@ class LTX_OT_preview_canvas(bpy.types.Operator):
             return {"CANCELLED"}
         image.preview_ensure()
         scene.ltx_render.canvas_image = image
-        self.report({"INFO"}, f"canvas of frame {frame}: {image.size[0]}x{image.size[1]}")
+        self.report({"INFO"}, f"canvas of frame {frame}: {image.size[0]}x{image.size[1]} "
+                    f"(for a {args['width']}x{args['height']} render; depth range of this frame)")
         return {"FINISHED"}
 
 

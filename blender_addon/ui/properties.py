@@ -85,10 +85,11 @@ def frame_note(scene: bpy.types.Scene, limits: dict) -> str:
     return message or frames_problem(n, limits) or f"{n} frames ({start}..{start + n - 1})"
 
 
-def size_note(width: int, height: int, limits: dict) -> str:
-    """The size a render will use (snapped to the server's rules), or why it cannot."""
+def size_note(width: int, height: int, limits: dict, control_lora: str = "", camera_mode: str = "",
+              trajectory_lora: str = "") -> str:
+    """The size a render will use (snapped to the server's and the LoRAs' rules), or why it cannot."""
     try:
-        w, h, message = snap_size_for(width, height, limits)
+        w, h, message = snap_size_for(width, height, limits, control_lora, camera_mode, trajectory_lora)
     except ValueError as exc:
         return str(exc)
     return message or f"{w} x {h}"
@@ -96,13 +97,16 @@ def size_note(width: int, height: int, limits: dict) -> str:
 
 def refresh_notes(scene: bpy.types.Scene) -> None:
     """Recompute the panel's frame and size notes into stored strings, so draw() only reads them.
-    Called when width/height/profile change, when the frame range changes (msgbus, see
-    handlers.py), after a .blend loads and when a Test connection brings new server limits."""
+    Called when the size, profile, control LoRA, camera mode or trajectory LoRA change, when the
+    frame range changes (msgbus, see handlers.py), after a .blend loads and when a Test
+    connection brings new server limits."""
     settings = getattr(scene, "ltx_render", None)
     if settings is None:
         return
     limits = profile_limits(settings.profile)
-    notes = frame_note(scene, limits), size_note(settings.width, settings.height, limits)
+    notes = frame_note(scene, limits), size_note(settings.width, settings.height, limits,
+                                                 settings.control_lora.strip(), settings.camera_mode,
+                                                 settings.camera_trajectory.strip())
     if (settings.frame_note, settings.size_note) != notes:  # write only on change: no needless redraws
         settings.frame_note, settings.size_note = notes
 
@@ -129,20 +133,23 @@ class LTX_PG_settings(bpy.types.PropertyGroup):
     use_background_strength: BoolProperty(name="Background strength", default=False,
                                            description="Use a separate strength outside the targets' mask")
     background_strength: FloatProperty(name="Background", default=0.2, min=0.0, max=1.0, subtype="FACTOR")
-    camera_mode: EnumProperty(name="Camera", items=CAMERA_MODES, default="auto")
+    camera_mode: EnumProperty(name="Camera", items=CAMERA_MODES, default="auto", update=_refresh_notes)
     camera_preset: StringProperty(name="Camera LoRA",
                                   description="Camera preset LoRA name on the server (Named preset mode)")
     camera_trajectory: StringProperty(
         name="Trajectory LoRA",
-        description="Trajectory LoRA name on the server ('' = the server's only one) (Trajectory mode)")
-    control_lora: StringProperty(name="Control LoRA", description="Control LoRA name on the server ('' = none)")
+        description="Trajectory LoRA name on the server ('' = the server's only one) (Trajectory mode)",
+        update=_refresh_notes)
+    control_lora: StringProperty(name="Control LoRA", description="Control LoRA name on the server ('' = none)",
+                                 update=_refresh_notes)
     seed: IntProperty(name="Seed", default=0, min=0)
     width: IntProperty(name="Width", default=768, min=32, soft_max=1920, description="Video width in pixels",
                        update=_refresh_notes)
     height: IntProperty(name="Height", default=512, min=32, soft_max=1088, description="Video height in pixels",
                         update=_refresh_notes)
     control_factor: IntProperty(name="Control downscale", default=1, min=1, max=8,
-                                description="Render the control canvas at 1/factor of the video size")
+                                description="Render the control canvas at 1/factor of the video size "
+                                "(used when the server does not report the control LoRA's canvas size)")
     audio: BoolProperty(name="Audio", default=True, description="Add the generated sound to the sequencer")
     profile: StringProperty(name="Server", description="Connection profile name (add-on preferences)",
                             update=_refresh_notes)

@@ -25,7 +25,7 @@ from .store import DONE, ENCODING, QUEUED, RUNNING, TERMINAL, JobStore, now_ms
 from .upload import ShotUpload
 from .validation import Limits, ShotError, check_manifest
 
-PROTOCOL_VERSION = "1.0"
+PROTOCOL_VERSION = "1.1"
 LORA_KINDS = {"control": pb.LORA_KIND_CONTROL, "camera_preset": pb.LORA_KIND_CAMERA_PRESET,
               "camera_trajectory": pb.LORA_KIND_CAMERA_TRAJECTORY, "style": pb.LORA_KIND_STYLE}
 

@@ -87,16 +87,18 @@ def test_check_reports_health_model_loras_and_limits(live_server):
     with RenderClient(_profile(live_server)) as client:
         caps = client.check()
         assert client.last_health == "SERVING"
-    assert caps.protocol_version == "1.0" and caps.max_frames == live_server.engine.capabilities()["max_frames"]
+    assert caps.protocol_version == "1.1" and caps.max_frames == live_server.engine.capabilities()["max_frames"]
     limits = server_limits(caps)
-    assert limits["lora_factors"] == {"control": 1, "control_peft": 1, CONTROL_X2: 2}
+    # [divisor, multiple] of every LoRA that reads a canvas (single-stage server: divisor = factor)
+    assert limits["reference_sizes"] == {"control": [1, 32], "control_peft": [1, 32], CONTROL_X2: [2, 64],
+                                         "camera_trajectory": [4, 128]}
     assert limits["camera_presets"] == sorted(f"camera_{m}" for m in (
         "dolly_in", "dolly_out", "dolly_left", "dolly_right", "jib_up", "jib_down", "static"))
     assert limits["camera_trajectories"] == ["camera_trajectory"]
 
 
 @pytest.mark.parametrize("case, reason, words", [
-    ("protocol", conn.PROTOCOL, "protocol version mismatch: server speaks 2.0, this add-on 1.0"),
+    ("protocol", conn.PROTOCOL, "protocol version mismatch: server speaks 2.0, this add-on 1.1"),
     ("wrong token", conn.BAD_TOKEN, "refused the token"),
     ("no token", conn.BAD_TOKEN, "refused the token"),
     ("loading", conn.LOADING, "still loading the model"),
@@ -116,6 +118,16 @@ def test_connection_problems_are_explained(case, reason, words, live_server, loa
     with RenderClient(profile) as c, pytest.raises(conn.ConnectionProblem) as info:
         c.check()
     assert info.value.reason == reason and words in str(info.value)
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.9"])
+def test_check_accepts_any_1x_server(version, live_server, monkeypatch):
+    """An older 1.0 server (no reference sizes) and a newer 1.x one: same major, both accepted."""
+    import render_backend.server.service as service
+
+    monkeypatch.setattr(service, "PROTOCOL_VERSION", version)
+    with RenderClient(_profile(live_server)) as client:
+        assert client.check().protocol_version == version
 
 
 def test_unreachable_server_is_explained():
@@ -291,7 +303,7 @@ def test_worker_test_connection_reports_health_or_the_problem(live_server, monke
     key = worker.test_connection(_profile(live_server))
     ev = _events_until(worker, "p", {wk.CONNECTION})[-1]
     assert key == wk.connection_key("p")
-    assert ev.ok and ev.text.startswith("Connected (health SERVING): protocol 1.0")
+    assert ev.ok and ev.text.startswith("Connected (health SERVING): protocol 1.1")
     assert ev.limits["camera_trajectories"] == ["camera_trajectory"]
     monkeypatch.setattr(service, "PROTOCOL_VERSION", "2.0")
     worker.test_connection(_profile(live_server))
@@ -307,7 +319,7 @@ def test_render_refuses_a_server_of_another_protocol_major_version(tmp_path, liv
     worker.run_shot("req-proto", _profile(live_server), write_bundle(tmp_path / "b"), tmp_path / "take")
     ev = _events_until(worker, "req-proto", {wk.ERROR, wk.FETCHED, wk.FINISHED})[-1]
     assert ev.kind == wk.ERROR and ev.reason == conn.PROTOCOL
-    assert ev.text.startswith("protocol version mismatch: server speaks 2.0, this add-on 1.0; update the add-on")
+    assert ev.text.startswith("protocol version mismatch: server speaks 2.0, this add-on 1.1; update the add-on")
     assert live_server.store.get_by_request("req-proto") is None  # nothing was submitted
 
 

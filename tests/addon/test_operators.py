@@ -9,6 +9,7 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 bpy = pytest.importorskip("bpy", reason="needs bpy (pip install bpy==5.0.1)")
@@ -150,7 +151,7 @@ def test_busy_saved_without_unfinished_jobs_is_cleared_on_load(tmp_path):
 
 
 @pytest.mark.parametrize("case, words", [
-    ("protocol", "protocol version mismatch: server speaks 2.0, this add-on 1.0; update the add-on"),
+    ("protocol", "protocol version mismatch: server speaks 2.0, this add-on 1.1; update the add-on"),
     ("token", "refused the token"),
     ("loading", "still loading the model"),
     ("silent", "no answer from"),
@@ -198,7 +199,7 @@ def test_test_connection_reports_health_and_the_servers_loras(tmp_path, live_ser
     fresh_shot(tmp_path, server=live_server)
     assert bpy.ops.ltx_render.test_connection() == {"FINISHED"}
     text = _prefs().connection_text
-    assert _prefs().connection_ok and text.startswith("Connected (health SERVING): protocol 1.0")
+    assert _prefs().connection_ok and text.startswith("Connected (health SERVING): protocol 1.1")
     assert "camera_dolly_in (camera preset dolly_in)" in text and "camera_trajectory (camera trajectory)" in text
 
 
@@ -270,16 +271,34 @@ def test_redo_take_restores_the_takes_settings_targets_and_armatures(tmp_path, l
         bpy.ops.ltx_render.redo_take(take_dir=str(tmp_path))
 
 
-def test_preview_canvas_loads_the_current_frames_control_image(tmp_path):
-    scene = fresh_shot(tmp_path)
+def test_preview_canvas_renders_only_the_current_frame(tmp_path):
+    """One depth/mask render (not the 9 of a minimum shot), at the render's size, in the frame's
+    own depth range: its targets span the grey scale (with the shot's range, frame 4 of this
+    walk spans only ~0.67..0.95), the masked-out background stays black."""
+    scene = fresh_shot(tmp_path)  # 9 frames, 256x160
     scene.ltx_render.camera_mode = "preset"  # no camera LoRA named: the canvas preview does not need one
     scene.frame_set(4)
-    assert bpy.ops.ltx_render.preview_canvas() == {"FINISHED"}
-    image = scene.ltx_render.canvas_image
-    assert tuple(image.size) == (256, 160) and image.packed_file is not None
-    pixels = list(image.pixels)
-    assert max(pixels[0::4]) > 0.2  # the walker's inverse depth is bright
-    assert bpy.ops.ltx_render.preview_canvas() == {"FINISHED"}
+    renders = []
+
+    def count(_scene, *_):
+        renders.append(_scene.name)
+
+    bpy.app.handlers.render_post.append(count)
+    try:
+        assert bpy.ops.ltx_render.preview_canvas() == {"FINISHED"}
+        assert renders == [scene.name]
+        image = scene.ltx_render.canvas_image
+        assert tuple(image.size) == (256, 160) and image.packed_file is not None
+        rgb = np.array(image.pixels[:]).reshape(160, 256, 4)[..., :3]
+        grey = rgb[(rgb[..., 0] > 0) & (rgb[..., 0] == rgb[..., 1]) & (rgb[..., 1] == rgb[..., 2]), 0]
+        assert grey.size > 500 and grey.min() < 0.3 and grey.max() > 0.8  # depth, not the pose's colours
+        assert rgb[0, 0].tolist() == [0.0, 0.0, 0.0]  # a corner: background
+        assert scene.frame_current == 4  # the user's frame is back
+        scene.ltx_render.control_factor = 2  # no server limits: the panel's Control downscale
+        assert bpy.ops.ltx_render.preview_canvas() == {"FINISHED"}
+        assert len(renders) == 2 and tuple(scene.ltx_render.canvas_image.size) == (128, 80)
+    finally:
+        bpy.app.handlers.render_post.remove(count)
     assert len([i for i in bpy.data.images if i.name.startswith("LTX control canvas")]) == 1
 
 
@@ -348,9 +367,10 @@ def test_modal_operator_cancel_removes_its_timer_and_clears_busy(tmp_path, live_
     op._runner._steps.close()  # never ticked: nothing was exported
 
 
-def test_export_follows_the_servers_limits_and_lora_factor(tmp_path, live_server):
-    """After Test connection the panel's notes follow the server's maxima, and the control canvas is
-    exported at the control LoRA's reference size (no pixels the engine would throw away)."""
+def test_export_follows_the_servers_limits_and_the_loras_reference_sizes(tmp_path, live_server):
+    """After Test connection the panel's size note follows the server's maxima and the canvas size
+    rule of the control LoRA (and, in Trajectory mode, of the trajectory LoRA), and the control
+    canvas is exported at 1/reference_size_divisor (no pixels the engine would throw away)."""
     from PIL import Image
 
     scene = fresh_shot(tmp_path, server=live_server)
@@ -358,14 +378,22 @@ def test_export_follows_the_servers_limits_and_lora_factor(tmp_path, live_server
     settings.width, settings.height = 1984, 128
     assert settings.size_note == "1984 x 128"  # limits unknown yet: only the /32 rule
     assert bpy.ops.ltx_render.test_connection() == {"FINISHED"}
-    note = settings.size_note  # refreshed by Test connection (store_limits), not computed in draw()
-    assert note.startswith("the server's maximum is 1920x1920") and note.endswith("(got 1984x128); using 1920x128")
-    settings.width = 256
+    # refreshed by Test connection (store_limits), not computed in draw()
+    assert settings.size_note == "width 1984 -> 1920: the server's maximum is 1920x1920"
+    settings.width = 250
     settings.control_lora = CONTROL_X2  # trained at reference factor 2 (its file says so)
+    assert settings.size_note == ("width 250 -> 256: the control LoRA 'control_x2' reads a 1/2-size canvas, "
+                                  "so sizes must be multiples of 64")
+    settings.height = 160
+    settings.camera_mode = "trajectory"  # the server's only trajectory LoRA, factor 4
+    assert settings.size_note == ("width 250 -> 256, height 160 -> 128: the trajectory LoRA 'camera_trajectory' "
+                                  "reads a 1/4-size canvas, so sizes must be multiples of 128")
     assert bpy.ops.ltx_render.render_preview() == {"FINISHED"}
+    assert _job(scene).state == jobs.DONE, _job(scene).message
     m = live_server.job(_job(scene).job_id).manifest
     assert (m.width, m.height, m.control_width, m.control_height) == (256, 128, 128, 64)
+    assert (m.camera.mode, m.camera.trajectory_lora) == (pb.CAMERA_MODE_TRAJECTORY, "camera_trajectory")
     take = Path(bpy.path.abspath(_job(scene).take_dir))
     assert Image.open(take / "bundle" / "control" / "000001.png").size == (128, 64)
     used = json.loads((take / "sidecar.json").read_text())["engine"]["loras"]
-    assert CONTROL_X2 in [lo["name"] for lo in used]
+    assert {CONTROL_X2, "camera_trajectory"} <= {lo["name"] for lo in used}

@@ -92,7 +92,7 @@ def test_panels_draw_existing_properties_and_operators(tmp_path):
     assert "shot: Denoising 3/8" in labels
     assert "256 x 160" in labels and "9 frames (1..9)" in labels  # snapped size/frames shown
     scene.ltx_render.width = 250  # the update callback stores the new note; draw() only reads it
-    assert scene.ltx_render.size_note == "width and height must be multiples of 32 (got 250x160); using 256x160"
+    assert scene.ltx_render.size_note == "width 250 -> 256: sizes must be multiples of 32"
     assert scene.ltx_render.size_note in [t for k, t in _draw(panel.LTX_PT_shot, context) if k == "label"]
     for name in ("frame_note", "size_note"):  # stored, not computed on every redraw
         assert not scene.ltx_render.bl_rna.properties[name].is_readonly

@@ -123,6 +123,40 @@ def test_cli_export_of_a_saved_blend_is_a_readable_bundle(dolly, tmp_path):
     assert b.control(0).shape == (64, 96, 3) and b.mask(0).sum() > 50
 
 
+def test_cli_export_writes_the_camera_lora_into_the_manifest(dolly, tmp_path):
+    blend, _, _ = dolly
+    run = _cli(str(blend), "--out", str(tmp_path / "b"), "--targets", "Subject", "--camera-mode", "trajectory",
+               "--camera-lora", "camera_trajectory", "--engine", "cycles", "--quiet")
+    assert run.returncode == 0, run.stderr
+    assert read_bundle(tmp_path / "b").manifest["camera"] == {
+        "mode": "trajectory", "preset_lora": "", "trajectory_lora": "camera_trajectory", "weight": 1.0}
+
+
+@pytest.mark.parametrize("mode, name, preset, trajectory", [
+    ("preset", "camera_dolly_in", "camera_dolly_in", ""),
+    ("trajectory", " camera_trajectory ", "", "camera_trajectory"),
+    ("auto", "", "", ""),
+    ("off", "", "", ""),
+])
+def test_camera_lora_goes_to_the_modes_field(mode, name, preset, trajectory):
+    from blender_addon.cli import camera_loras
+
+    assert camera_loras(mode, name) == (preset, trajectory)
+
+
+def test_cli_camera_lora_is_required_for_preset_and_trajectory_only(dolly, tmp_path):
+    blend, _, _ = dolly
+    for mode, words in (("preset", "--camera-mode preset needs --camera-lora NAME (the camera preset LoRA, "
+                                   "e.g. camera_dolly_in;"),
+                        ("trajectory", "--camera-mode trajectory needs --camera-lora NAME (the trajectory LoRA;")):
+        run = _cli(str(blend), "--out", str(tmp_path / "b"), "--targets", "Subject", "--camera-mode", mode)
+        assert run.returncode == 2 and words in run.stderr, run.stderr
+    run = _cli(str(blend), "--out", str(tmp_path / "b"), "--targets", "Subject", "--camera-lora", "camera_dolly_in")
+    assert run.returncode == 2 and "--camera-lora is used only with --camera-mode preset or trajectory (got auto)" \
+        in run.stderr
+    assert not (tmp_path / "b").exists()  # refused before the .blend was even opened
+
+
 def test_cli_unknown_target_lists_the_scene(dolly, tmp_path):
     blend, _, _ = dolly
     run = _cli(str(blend), "--out", str(tmp_path / "b"), "--targets", "Hero")

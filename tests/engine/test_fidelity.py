@@ -52,6 +52,11 @@ def test_outputs_move_monotonically_away_with_strength(engine, canvas):
         distances.append(gap(engine.last_latents, base))
     assert distances[0] > 1e-3
     assert all(b > a for a, b in zip(distances, distances[1:], strict=False)), distances
+    # Smooth, not on/off: diffusers' (1-m)*-10000 bias would leave m=0.25 at ~0 and jump at m=1;
+    # log(m) gives a quarter strength a real share of the full effect and no single jump.
+    steps = np.diff([0.0, *distances])
+    assert 0.2 < distances[0] / distances[-1] < 0.8, distances
+    assert steps.max() < 0.6 * distances[-1], distances
 
 
 def test_zero_strength_frames_have_no_influence(engine, canvas):
