@@ -39,3 +39,18 @@ def test_server_overhead_bench_prints_the_ratio_against_its_target(tmp_path):
     assert len(medians) == 3 and all(m > 0 for m in medians), out
     # The ratio is of the printed medians (rounded to 1 ms).
     assert abs(medians[2] / medians[0] / float(ratio.group(1)) - 1) < 0.02, out
+
+
+def test_gpu_full_size_bench_runs_its_code_path_on_cpu():
+    """The full-size GPU benchmark can only be timed on a GPU; its code path (full LTX-2 block
+    config, one layer, our biased attention, both sequences) must still run here."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu_full_size.py"), "--allow-cpu", "--layers", "1",
+                           "--frames", "9", "--width", "128", "--height", "128", "--steps", "1"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = re.findall(r"^(control only|control \+ camera f4)\s+(\d+)\s+(\d+\.\d+)", proc.stdout, flags=re.M)
+    # 9 frames at 128x128: 32 target + 32 control tokens; the factor-4 camera canvas adds 2.
+    assert [(name, int(tokens)) for name, tokens, _ in rows] == [("control only", 64), ("control + camera f4", 66)]
+    assert all(float(seconds) > 0 for _, _, seconds in rows)
+    assert re.search(r"camera canvas at factor 4 costs [+-]?\d+\.\d+ % time", proc.stdout), proc.stdout
