@@ -10,7 +10,6 @@ The Blender add-on has its own client; this one is for Python users of the backe
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Optional
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from .media import sha256_of
 from .proto import render_pb2 as pb
 from .proto import render_pb2_grpc as pb_grpc
 
@@ -111,7 +111,7 @@ class RenderClient:
             for chunk in self.fetch_chunks(job_id, artifact, offset):
                 f.write(chunk.data)
                 expected = chunk.sha256
-        digest = sha256_file(part)
+        digest = sha256_of(part)
         if digest != expected:
             part.unlink()
             raise IntegrityError(f"{dest.name}: sha256 {digest} != server's {expected}; the partial file was "
@@ -130,11 +130,3 @@ def submit_messages(manifest: pb.ShotManifest, control_pngs: Sequence[bytes], ma
                 yield pb.SubmitShotRequest(frame=pb.FrameChunk(
                     kind=kind, index=index, offset=offset, data=data,
                     end_of_frame=offset + chunk_bytes >= len(png)))
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

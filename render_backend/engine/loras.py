@@ -13,11 +13,11 @@ The kind comes from the file's safetensors metadata (`ltx_blender_kind`, `camera
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..media import sha256_of
 from .request import LoraMismatch
 
 KINDS = ("control", "camera_preset", "camera_trajectory", "style")
@@ -60,14 +60,6 @@ def read_metadata(path: str | Path) -> dict[str, str]:
 
     with safe_open(str(path), framework="pt") as f:
         return dict(f.metadata() or {})
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def camera_move_from_name(name: str) -> str | None:
@@ -135,7 +127,7 @@ def inspect_lora(name: str, path: str | Path) -> LoraInfo:
         raise LoraMismatch(f"LoRA {name!r} ({path.name}) has no lora_A/lora_down weights: not a LoRA file")
     kind, factor, move = infer_kind(name, metadata)
     return LoraInfo(name=name, path=str(path), kind=kind, reference_downscale_factor=factor,
-                    camera_move=move, sha256=file_sha256(path), rank=rank, metadata=metadata)
+                    camera_move=move, sha256=sha256_of(path), rank=rank, metadata=metadata)
 
 
 def check_lora_shapes(info: LoraInfo, transformer, base_name: str) -> None:
