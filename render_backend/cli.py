@@ -207,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if getattr(args, "heartbeat", 10) > 15 or getattr(args, "heartbeat", 10) <= 0:
         raise SystemExit("--heartbeat must be in (0, 15] seconds (the protocol promises one at least every 15 s)")
+    if not 0 <= getattr(args, "port", 0) <= 65535:
+        # gRPC would silently wrap an out-of-range port onto another one.
+        raise SystemExit(f"--port must be 0..65535 (got {args.port}); 0 picks a free port")
     try:
         return args.func(args)
     except ValueError as e:  # bad flag combinations (e.g. --tls-cert without --tls-key)
