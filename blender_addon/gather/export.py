@@ -22,6 +22,10 @@ import numpy as np
 from ..core.bundle import BundleWriter, depth_in_metres, frame_entry_in_metres, new_manifest
 from ..core.canvas import compose_control
 from ..core.depth import shot_depth_range
+
+# The farthest target pixel of a shot encodes at this grey level (~26/255), never black: black
+# means "masked out, the model's to invent", and a target walking away must not vanish into it.
+FAR_TARGET_LEVEL = 0.1
 from ..core.openpose import BONE_MAP_ANY, bone_map_for, check_bone_map, unmapped_rig_warning
 from ..core.planning import fps_from_scene, frames_error, size_error, snap_frames
 from .camera_track import sample_camera
@@ -199,7 +203,7 @@ def iter_export_shot(scene: bpy.types.Scene, out_dir: str | Path, *, frame_start
 
     # Pass 2 works on numbers only; the user's settings are already back.
     if target_objects:
-        near, far = shot_depth_range(depths, masks)
+        near, far = shot_depth_range(depths, masks, far_level=FAR_TARGET_LEVEL)
     else:  # pose-only shot: nothing masked, keep the camera's clip range for the record
         near, far = float(entries[0]["clip_start"]), float(entries[0]["clip_end"])
     yield step(STAGE_RANGE)
@@ -255,7 +259,7 @@ def render_frame_canvas(scene: bpy.types.Scene, frame: int, *, targets: Sequence
                                                  width, height, occlusion)
     depth = depth_in_metres(depth, unit_scale)
     if target_objects:
-        near, far = shot_depth_range([depth], [mask])
+        near, far = shot_depth_range([depth], [mask], far_level=FAR_TARGET_LEVEL)
     else:  # pose only: as the export, nothing masked and the camera's clip range
         entry = frame_entry_in_metres(cam.frame_entry(frame), unit_scale)
         mask, near, far = np.zeros_like(mask), float(entry["clip_start"]), float(entry["clip_end"])

@@ -203,3 +203,15 @@ def test_a_scene_in_other_units_exports_metres(dolly, tmp_path):
         assert half.manifest["depth_range"][key] == pytest.approx(b.manifest["depth_range"][key] / 2, rel=1e-5)
     # Inverse depth over the shot's own range does not depend on the unit.
     assert np.abs(half.control(4).astype(int) - b.control(4).astype(int)).max() <= 1
+
+
+def test_the_farthest_target_stays_grey_and_the_background_black(dolly):
+    """The card recedes from 4 m to 8 m: on the last frame it is the farthest target of the shot.
+    It must encode at ~0.1 (26/255), not black, which means "masked out"; outside the mask is 0."""
+    _, b, _ = dolly
+    near, far = b.manifest["depth_range"]["near"], b.manifest["depth_range"]["far"]
+    first, last = b.control(0)[..., 0], b.control(len(b) - 1)[..., 0]
+    inside_last = last[b.mask(len(b) - 1)]
+    assert 24 <= int(np.median(inside_last)) <= 28, (near, far)
+    assert 240 <= int(np.median(first[b.mask(0)])) < 255  # nearest: just below white (2% pad)
+    assert int(last[~b.mask(len(b) - 1)].max()) == 0
