@@ -22,10 +22,6 @@ import numpy as np
 from ..core.bundle import BundleWriter, depth_in_metres, frame_entry_in_metres, new_manifest
 from ..core.canvas import compose_control
 from ..core.depth import shot_depth_range
-
-# The farthest target pixel of a shot encodes at this grey level (~26/255), never black: black
-# means "masked out, the model's to invent", and a target walking away must not vanish into it.
-FAR_TARGET_LEVEL = 0.1
 from ..core.openpose import BONE_MAP_ANY, bone_map_for, check_bone_map, unmapped_rig_warning
 from ..core.planning import fps_from_scene, frames_error, size_error, snap_frames
 from .camera_track import sample_camera
@@ -34,6 +30,10 @@ from .gl_probe import choose_engine
 from .pose import armature_keypoints
 from .settings import SettingsSwap
 from .targets import resolve_armatures, resolve_targets
+
+# The farthest target pixel of a shot encodes at this grey level (~26/255), never black: black
+# means "masked out, the model's to invent", and a target walking away must not vanish into it.
+FAR_TARGET_LEVEL = 0.1
 
 CAMERA_MODES = ("auto", "preset", "trajectory", "off")
 STAGE_RENDER = "rendering depth and mask"

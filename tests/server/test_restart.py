@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from render_backend.client import RenderClient, sha256_file
+from render_backend.client import RenderClient
 from render_backend.demo import synthetic_shot
+from render_backend.media import sha256_of
 from render_backend.proto import render_pb2 as pb
 from render_backend.server.store import CANCELLED, DONE, FAILED, QUEUED, RUNNING, JobStore
 
@@ -58,7 +59,7 @@ def test_killed_server_keeps_done_results_and_requeues_the_running_job(engine, t
     with running_server(engine, data) as (server, client):
         store = server.server.store
         assert client.fetch(done.job_id, pb.ARTIFACT_KIND_VIDEO_MP4, tmp_path / "a.mp4") and \
-            sha256_file(tmp_path / "a.mp4") == mp4.sha256
+            sha256_of(tmp_path / "a.mp4") == mp4.sha256
         again = client.submit(*done_shot)  # idempotent across the restart
         assert (again.job_id, again.deduplicated) == (done.job_id, True)
         final = client.wait(running.job_id, timeout=120)
