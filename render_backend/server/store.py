@@ -94,6 +94,7 @@ class JobStore:
         shutil.rmtree(self.incoming_dir, ignore_errors=True)
         self.incoming_dir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._finished_bytes: dict[str, int] = {}  # job_id -> bytes of its folder, finished jobs only
         self._db = sqlite3.connect(self.data_dir / "jobs.sqlite3", check_same_thread=False,
                                    isolation_level=None)
         self._db.row_factory = sqlite3.Row
@@ -244,7 +245,12 @@ class JobStore:
             rows = self._db.execute(
                 f"SELECT job_id, finished_ms FROM jobs WHERE state IN ({','.join('?' * len(TERMINAL))})"
                 " ORDER BY finished_ms, rowid", TERMINAL).fetchall()
-        sizes = {job_id: _dir_bytes(self.job_dir(job_id)) for job_id, _ in rows}
+        # A finished job's files never change, so each folder is walked once per server run, not
+        # after every job (thousands of kept jobs would otherwise cost seconds between jobs).
+        sizes = {job_id: self._finished_bytes.get(job_id) for job_id, _ in rows}
+        for job_id, size in sizes.items():
+            if size is None:
+                sizes[job_id] = self._finished_bytes[job_id] = _dir_bytes(self.job_dir(job_id))
         total = sum(sizes.values())
         for job_id, finished in rows:
             if finished < cutoff or total > max_bytes:
@@ -254,6 +260,7 @@ class JobStore:
         return removed
 
     def _delete(self, job_id: str) -> None:
+        self._finished_bytes.pop(job_id, None)
         with self._lock:
             self._db.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
             self._db.execute("DELETE FROM transitions WHERE job_id = ?", (job_id,))

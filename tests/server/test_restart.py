@@ -129,3 +129,22 @@ def test_store_create_is_idempotent_per_request_id(tmp_path, request_id):
     job, created = store.create(pb.ShotManifest(request_id=request_id, prompt="p"), "sha", incoming)
     assert (job.job_id, created, incoming.exists()) == (first, False, False)
     store.close()
+
+
+def test_retention_walks_each_finished_job_folder_once(tmp_path, monkeypatch):
+    from render_backend.server import store as store_module
+
+    store = JobStore(tmp_path)
+    jobs = [_stored_job(store, f"r{i}") for i in range(5)]
+    for job_id in jobs:
+        store.transition(job_id, DONE)
+    walked = []
+    real = store_module._dir_bytes
+    monkeypatch.setattr(store_module, "_dir_bytes", lambda path: walked.append(path.name) or real(path))
+    assert store.enforce_retention(max_age_days=14, max_bytes=10**9) == []
+    assert sorted(walked) == sorted(jobs)
+    walked.clear()
+    for _ in range(3):  # after every later job: no folder walked again
+        store.enforce_retention(max_age_days=14, max_bytes=10**9)
+    assert walked == []
+    store.close()
