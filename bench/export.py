@@ -54,6 +54,7 @@ def main() -> int:
     lora_factor = lora_reference_factor(lora)
     factors = sorted({1, lora_factor, *(int(f) for f in args.factors.split(",") if f.strip())})
 
+    from blender_addon.cli import blender_output_silenced
     from blender_addon.example_scene import build_example_scene
     from blender_addon.gather.export import STAGE_RENDER, iter_export_shot
     from blender_addon.gather.gl_probe import workbench_available
@@ -61,7 +62,7 @@ def main() -> int:
     scene = build_example_scene(frames=args.frames, width=args.width, height=args.height)
     engines = [e for e in args.engines.split(",") if e != "workbench" or workbench_available()]
     rows = []
-    with tempfile.TemporaryDirectory(prefix="bench_export_") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench_export_") as tmp, blender_output_silenced():
 
         def export(engine: str, factor: int) -> tuple[float, float]:
             t0 = time.perf_counter()
