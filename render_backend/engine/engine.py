@@ -112,7 +112,9 @@ class Engine:
                 raise ValueError(f"--upsampler {self.upsampler}: no config.json; pass a diffusers "
                                  "LTX2LatentUpsamplerModel folder")
             self.latent_upsampler = LTX2LatentUpsamplerModel.from_pretrained(self.upsampler, dtype=self.dtype)
-            self.latent_upsampler.to(self.device).eval()
+            # With --cpu-offload it waits on the CPU like the other components (moved in for its one call).
+            offload = self.cpu_offload and self.device.type == "cuda"
+            self.latent_upsampler.to("cpu" if offload else self.device).eval()
         if self.cpu_offload and self.device.type == "cuda":
             pipe.enable_model_cpu_offload(device=self.device)  # each component on the GPU only while it runs
         else:
@@ -255,7 +257,7 @@ class Engine:
         # 5. Two-stage: upsample the latents 2x, then refine at full size without LoRAs or references.
         if two_stage:
             t0 = time.perf_counter()
-            latents, (lh, lw) = upsample_tokens(self.pipe, self.latent_upsampler, latents, (lf, lh, lw))
+            latents, (lh, lw) = self._upsample(latents, (lf, lh, lw), device)
             noise = torch.randn(latents.shape, generator=generator).to(device)
             audio_noise = torch.randn(audio_latents.shape, generator=generator).to(device)
             s0 = STAGE_2_SIGMAS[0]
@@ -286,6 +288,17 @@ class Engine:
         return RenderResult(video=video, audio=audio if req.audio else None,
                             audio_sample_rate=int(pipe.vocoder.config.output_sampling_rate),
                             fps=float(req.fps), info=info)
+
+    def _upsample(self, latents, grid, device):
+        """The 2x latent upsampler, on `device` only for this call when --cpu-offload is on."""
+        offload = self.cpu_offload and self.device.type == "cuda"
+        if offload:
+            self.latent_upsampler.to(device)
+        try:
+            return upsample_tokens(self.pipe, self.latent_upsampler, latents, grid)
+        finally:
+            if offload:
+                self.latent_upsampler.to("cpu")
 
     def _encode_text(self, req: RenderRequest, do_cfg: bool, device) -> tuple:
         """(video prompt embeds, audio prompt embeds, mask); batch 2 (uncond, cond) with guidance."""
