@@ -4,7 +4,6 @@ at a time on the main thread while the server renders the previous ones)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -133,13 +132,3 @@ class AnimationRender:
                 live.cancel()
             elif item is not None and item.job_id and item.state not in jobs.FINAL_STATES:
                 self.worker.cancel(key, self.profile, item.job_id)
-
-
-def run_blocking(runner, timeout_s: float = 3600.0) -> None:
-    """Drive a JobsWatch / AnimationRender to its end without a window (headless)."""
-    deadline = time.monotonic() + timeout_s
-    while not runner.tick(budget_s=1.0):
-        if time.monotonic() > deadline:
-            runner.cancel()
-            raise TimeoutError(f"jobs did not finish in {timeout_s:.0f} s; cancelled")
-        time.sleep(0.05)

@@ -189,7 +189,7 @@ class LTX_OT_render_animation(_ServerOverride, bpy.types.Operator):
         if not runner.pending:
             self.report({"INFO"}, f"all {len(plans)} shots are already rendered or on the server")
             return {"CANCELLED"}
-        return self.run(context, runner, qu.run_blocking)
+        return self.run(context, runner, ss.run_blocking)
 
 
 class LTX_OT_resume_jobs(_ServerOverride, bpy.types.Operator):
@@ -213,7 +213,7 @@ class LTX_OT_resume_jobs(_ServerOverride, bpy.types.Operator):
             self.report({"INFO"}, "no unfinished jobs in this scene")
             return {"CANCELLED"}
         runner = qu.JobsWatch(scene, keys, profile_for)
-        return self.run(context, runner, qu.run_blocking)
+        return self.run(context, runner, ss.run_blocking)
 
 
 class LTX_OT_cancel(bpy.types.Operator):

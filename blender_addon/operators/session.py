@@ -287,13 +287,15 @@ class ShotRender:
         self.worker.cancel(self.request_id, self.profile, item.job_id)
 
 
-def run_blocking(session: ShotRender, timeout_s: float = 3600.0) -> str:
-    """Drive a session to its end without a window (headless); returns the final state."""
+def run_blocking(runner, timeout_s: float = 3600.0) -> str | None:
+    """Drive a ShotRender, JobsWatch or AnimationRender to its end without a window (headless);
+    returns the final state where the runner has one."""
     deadline = time.monotonic() + timeout_s
-    while not session.tick(budget_s=1.0):
+    while not runner.tick(budget_s=1.0):
         if time.monotonic() > deadline:
-            session.cancel()
-            raise TimeoutError(f"shot {session.shot} did not finish in {timeout_s:.0f} s; cancelled")
+            runner.cancel()
+            what = f"shot {runner.shot}" if hasattr(runner, "shot") else "jobs"
+            raise TimeoutError(f"{what} did not finish in {timeout_s:.0f} s; cancelled")
         time.sleep(0.05)
-    return session.state
+    return getattr(runner, "state", None)
 
