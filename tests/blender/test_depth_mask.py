@@ -175,6 +175,27 @@ def test_workbench_depth_and_mask_match_cycles(scene):
     np.testing.assert_allclose(depth_w[both], CARD_Z, rtol=1e-4)
 
 
+@pytest.mark.parametrize("display", ["WIRE", "BOUNDS"])
+def test_workbench_renders_wire_and_bounds_objects_as_surfaces(scene, display):
+    """A target the artist shows as Wire or Bounds in the viewport still has a solid mask and
+    depth, as in Cycles (Workbench's final render ignores the viewport display type: pinned here in
+    case a Blender release changes that)."""
+    _needs_workbench("workbench")
+    card = scene.objects["Card"]
+    card.display_type = display
+    try:
+        targets = resolve_targets(scene, ["Targets"])
+        with DepthMaskRenderer(scene, targets, W, H, engine="cycles") as renderer:
+            _, mask_c = renderer.render()
+        with DepthMaskRenderer(scene, targets, W, H, engine="workbench") as renderer:
+            depth_w, mask_w = renderer.render()
+        assert mask_c.sum() > 100 and (mask_c != mask_w).sum() <= 4
+        np.testing.assert_allclose(depth_w[mask_w], CARD_Z, rtol=1e-4)
+        assert card.display_type == display
+    finally:
+        card.display_type = "TEXTURED"
+
+
 def test_engine_choice_can_be_forced_and_is_checked(monkeypatch):
     monkeypatch.setenv(ENGINE_ENV, "cycles")
     assert choose_engine("auto") == "cycles"
