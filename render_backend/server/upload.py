@@ -15,7 +15,6 @@ from typing import Optional
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..media import write_bytes_atomic
 from ..proto import render_pb2 as pb
 from .validation import ShotError
 
@@ -83,7 +82,11 @@ class ShotUpload:
         if size != self.size:
             raise ShotError("INVALID_ARGUMENT", f"{kind} frame {index} is {size[0]}x{size[1]} but the "
                             f"manifest says control_width x control_height = {self.size[0]}x{self.size[1]}")
-        write_bytes_atomic(frame_path(self.inputs, kind, index), png)
+        # A plain write: the whole incoming folder becomes the job's in one atomic rename
+        # (JobStore.create), so a half-written frame is never part of a job.
+        path = frame_path(self.inputs, kind, index)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(png)
 
     def finish(self) -> None:
         """Called at the end of the stream: every announced frame must be complete."""
