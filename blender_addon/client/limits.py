@@ -63,27 +63,27 @@ def camera_loras_for(mode: str, preset: str, trajectory: str, limits: dict) -> t
     server's only one when it reported exactly one. With limits known (Test connection), a
     name the server does not have is refused here, before a long export. Other modes send none.
     """
-    presets, trajectories = limits.get("camera_presets"), limits.get("camera_trajectories")
     if mode == "preset":
-        if not preset:
-            raise ValueError("camera mode 'Named preset' needs a camera LoRA name; pick one of: "
-                             + (", ".join(presets) if presets else "the server's camera presets "
-                                "(press Test connection to list them)"))
-        if presets is not None and preset not in presets:
-            raise ValueError(f"camera preset LoRA {preset!r} is not installed on the server; pick one of: "
-                             + (", ".join(presets) or "none installed"))
-        return preset, ""
+        return _installed(preset, limits.get("camera_presets"), "Named preset", "camera LoRA",
+                          "camera presets", "camera preset LoRA"), ""
     if mode == "trajectory":
         trajectory = _trajectory_or_only_one(trajectory, limits)
-        if not trajectory:
-            raise ValueError("camera mode 'Trajectory' needs a trajectory LoRA name; pick one of: "
-                             + (", ".join(trajectories) if trajectories else "the server's trajectory LoRAs "
-                                "(press Test connection to list them)"))
-        if trajectories is not None and trajectory not in trajectories:
-            raise ValueError(f"trajectory LoRA {trajectory!r} is not installed on the server; pick one of: "
-                             + (", ".join(trajectories) or "none installed"))
-        return "", trajectory
+        return "", _installed(trajectory, limits.get("camera_trajectories"), "Trajectory", "trajectory LoRA",
+                              "trajectory LoRAs", "trajectory LoRA")
     return "", ""
+
+
+def _installed(name: str, installed: list[str] | None, mode_label: str, needs: str, pool: str,
+               kind: str) -> str:
+    """`name` if the server has it (or its list is unknown yet), else a ValueError naming the choices."""
+    if not name:
+        raise ValueError(f"camera mode '{mode_label}' needs a {needs} name; pick one of: "
+                         + (", ".join(installed) if installed else f"the server's {pool} "
+                            "(press Test connection to list them)"))
+    if installed is not None and name not in installed:
+        raise ValueError(f"{kind} {name!r} is not installed on the server; pick one of: "
+                         + (", ".join(installed) or "none installed"))
+    return name
 
 
 def _trajectory_or_only_one(trajectory: str, limits: dict) -> str:
