@@ -35,7 +35,7 @@ def lora_reference_factor(path: Path) -> int:
 
 
 def default_control_lora() -> Path:
-    from render_backend.engine.test_model import make_test_model
+    from render_backend.engine.ltx2.test_model import make_test_model
 
     return make_test_model(REPO / ".cache" / "test-model") / "loras" / "control.safetensors"
 

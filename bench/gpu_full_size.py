@@ -44,7 +44,7 @@ def build_transformer(layers: int, device, dtype):
 def run(transformer, bias_state, args, camera: bool, device, dtype) -> dict:
     import torch
 
-    from render_backend.engine.attention import build_audio_over_video_bias, build_video_self_bias
+    from render_backend.engine.ltx2.attention import build_audio_over_video_bias, build_video_self_bias
 
     cfg = transformer.config
     lf, lh, lw = (args.frames - 1) // 8 + 1, args.height // 32, args.width // 32
@@ -112,7 +112,7 @@ def main() -> int:
         print("No CUDA device here: nothing measured. Run it on the GPU box.")
         print("=" * 72)
         return 0
-    from render_backend.engine.attention import install_reference_bias
+    from render_backend.engine.ltx2.attention import install_reference_bias
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32

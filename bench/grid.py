@@ -44,9 +44,9 @@ def main() -> int:
     import torch
     from safetensors.torch import load_file, save_file
 
-    from render_backend.engine.engine import Engine
+    from render_backend.engine.ltx2.engine import LTX2Engine
     from render_backend.engine.request import CameraFrame, CameraRequest, RenderRequest
-    from render_backend.engine.test_model import build_tiny_pipeline, save_model
+    from render_backend.engine.ltx2.test_model import build_tiny_pipeline, save_model
 
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
@@ -56,7 +56,7 @@ def main() -> int:
         lora = model / "loras" / "camera_trajectory.safetensors"
         save_file(load_file(str(lora)), str(model / "loras" / "camera_trajectory_full.safetensors"),
                   metadata={"reference_downscale_factor": "1", "ltx_blender_kind": "camera_trajectory"})
-        engine = Engine(str(model), device=args.device)
+        engine = LTX2Engine(str(model), device=args.device)
         engine.load()
 
         rng = np.random.default_rng(0)

@@ -57,8 +57,8 @@ def main() -> int:
     from render_backend import media
     from render_backend.client import RenderClient
     from render_backend.demo import synthetic_shot
-    from render_backend.engine.engine import Engine
-    from render_backend.engine.test_model import build_tiny_pipeline, make_test_model, save_model
+    from render_backend.engine.ltx2.engine import LTX2Engine
+    from render_backend.engine.ltx2.test_model import build_tiny_pipeline, make_test_model, save_model
     from render_backend.proto import render_pb2 as pb
     from render_backend.server.app import BackgroundServer
     from render_backend.server.config import ServerConfig
@@ -71,7 +71,7 @@ def main() -> int:
         model = save_model(build_tiny_pipeline(transformer=size), Path(scratch.name) / "bench-model")
     else:
         model = Path(args.model) if args.model else make_test_model(Path(".cache/test-model"))
-    engine = Engine(str(model))
+    engine = LTX2Engine(str(model))
     engine.load()
     manifest, controls, masks = synthetic_shot(args.frames, args.width, args.height, steps=args.steps)
 

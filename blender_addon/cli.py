@@ -54,8 +54,10 @@ def add_export_parser(subparsers) -> None:
     p.add_argument("--armatures", default="", help="comma-separated armatures drawn as OpenPose skeletons")
     p.add_argument("--width", type=int, default=0, help="output width in px (default: scene resolution), /32")
     p.add_argument("--height", type=int, default=0, help="output height in px (default: scene resolution), /32")
-    p.add_argument("--control-factor", type=int, default=1,
-                   help="render the control canvas at output size / N (the control LoRA's reference factor)")
+    p.add_argument("--reference-downscale-factor", type=int, default=None, metavar="N",
+                   help="the control LoRA's reference_downscale_factor: the canvas is exported at 1/N of the "
+                   "output size and N is sent with the shot (default: full size, and the server uses the "
+                   "LoRA's own factor)")
     p.add_argument("--prompt", default="")
     p.add_argument("--negative-prompt", default="")
     p.add_argument("--seed", type=int, default=0)
@@ -68,6 +70,7 @@ def add_export_parser(subparsers) -> None:
                    help="camera LoRA name on the server, required with --camera-mode preset (a camera preset "
                    "LoRA, e.g. camera_dolly_in) or trajectory (a trajectory LoRA)")
     p.add_argument("--control-lora", default="", help="control LoRA name on the server")
+    p.add_argument("--no-audio", dest="audio", action="store_false", help="render without the soundtrack")
     p.add_argument("--engine", default="auto", choices=["auto", "cycles", "workbench"],
                    help="depth/mask renderer: auto = Workbench when OpenGL works here (probed once), else Cycles")
     p.add_argument("--bone-map", type=Path, default=None, metavar="FILE.json",
@@ -125,6 +128,7 @@ def run_export(args: argparse.Namespace) -> int:
     from .core.camera import render_size
     from .gather.export import iter_export_shot
     from .gather.targets import resolve_armatures, resolve_targets
+    from .shot_bundle import reference_canvas_size
 
     bone_maps = load_bone_maps(args.bone_map)  # bad files fail before Blender loads the scene
     preset_lora, trajectory_lora = camera_loras(args.camera_mode, args.camera_lora)
@@ -148,15 +152,17 @@ def run_export(args: argparse.Namespace) -> int:
     w2, h2, why = snap_size(w, h, 32)
     if why:
         print(f"size: {why}")
-    factor = args.control_factor
-    if factor < 1 or w2 % factor or h2 % factor:
-        raise UsageError(f"--control-factor must divide {w2}x{h2} (got {factor}); try 1, 2 or 4")
+    factor = args.reference_downscale_factor
+    if factor is not None and (factor < 1 or w2 % factor or h2 % factor):
+        raise UsageError(f"--reference-downscale-factor must divide {w2}x{h2} (got {factor}); try 1, 2 or 4")
+    cw, ch = reference_canvas_size(w2, h2, factor or 1)
     print(f"exporting scene {scene.name!r} frames {start}-{end} ({n}) at {w2}x{h2}, "
-          f"control {w2 // factor}x{h2 // factor} -> {args.out}")
+          f"control {cw}x{ch} -> {args.out}")
     t0 = time.perf_counter()
     steps = iter_export_shot(
         scene, args.out, frame_start=start, frame_end=end, targets=targets, armatures=armatures,
-        width=w2, height=h2, control_factor=factor, prompt=args.prompt, negative_prompt=args.negative_prompt,
+        width=w2, height=h2, canvas_size=(cw, ch), reference_downscale_factor=factor, audio=args.audio,
+        prompt=args.prompt, negative_prompt=args.negative_prompt,
         seed=args.seed, strength=args.strength, background_strength=args.background_strength,
         camera_mode=args.camera_mode, preset_lora=preset_lora, trajectory_lora=trajectory_lora,
         control_lora=args.control_lora, engine=args.engine,
@@ -207,6 +213,37 @@ def run_render(args: argparse.Namespace) -> int:
     return 0 if result.states and all(s == "done" for s in result.states) else 1
 
 
+def add_submit_parser(subparsers) -> None:
+    p = subparsers.add_parser("submit", help="upload an exported shot bundle as it is, follow it, fetch the take",
+                              description="Upload a shot bundle (no Blender needed), watch the job and download "
+                              "video.mp4, audio.wav and sidecar.json into OUT. Rerunning it on the same bundle "
+                              "re-attaches to the same job: the request id is the bundle's content hash.")
+    p.add_argument("bundle", type=Path, help="the bundle folder (the one with shot.json)")
+    p.add_argument("--server", required=True, help="render server host:port")
+    p.add_argument("--out", type=Path, required=True, help="folder for video.mp4, audio.wav, sidecar.json")
+    p.add_argument("--token-file", default="", help="file with the bearer token (or set LTX_RENDER_TOKEN)")
+    p.add_argument("--tls", action="store_true", help="connect with TLS")
+    p.add_argument("--ca", default="", help="CA certificate (PEM) for a self-signed TLS server")
+    p.add_argument("--timeout", type=float, default=3600.0, help="give up after N seconds (the job goes on)")
+    p.set_defaults(run=run_submit)
+
+
+def run_submit(args: argparse.Namespace) -> int:
+    from .client.connection import ConnectionProblem
+    from .client.submit import submit_bundle
+
+    if args.ca and not args.tls:
+        raise UsageError("--ca needs --tls (the certificate is only used for TLS connections)")
+    try:
+        result = submit_bundle(args.bundle, server=args.server, out_dir=args.out, token_file=args.token_file,
+                               tls=args.tls, ca_cert=args.ca, timeout_s=args.timeout,
+                               say=lambda line: print(line, flush=True))
+    except (ConnectionProblem, TimeoutError) as exc:
+        print(f"submit failed: {exc}", file=sys.stderr)
+        return 1
+    return 0 if result.state == "done" else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m blender_addon.cli",
                                      description="LTX-2 neural rendering for Blender, headless.")
@@ -215,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     add_export_parser(subparsers)
     add_render_parser(subparsers)
+    add_submit_parser(subparsers)
     return parser
 
 

@@ -58,17 +58,19 @@ def check_model(model: str) -> str:
 
 
 def _engine(args):
-    from .engine.engine import Engine
+    from .engine import engine_class
 
     loras = parse_loras(args.lora, args.lora_dir)
     model = check_model(args.model)
     if not loras and Path(model, "loras").is_dir():
         loras = lora_dir_map(Path(model, "loras"))  # the test model ships its LoRAs next to it
-    return Engine(model, device=args.device, dtype=args.dtype, loras=loras or None,
-                  cpu_offload=args.cpu_offload, vae_tiling=args.vae_tiling, upsampler=args.upsampler)
+    return engine_class(args.engine)(model, device=args.device, dtype=args.dtype, loras=loras or None,
+                                     cpu_offload=args.cpu_offload, vae_tiling=args.vae_tiling,
+                                     upsampler=args.upsampler)
 
 
 def _add_engine_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", default="ltx2", help="render engine (default ltx2: Lightricks LTX-2 via diffusers)")
     p.add_argument("--model", required=True, help="diffusers LTX-2 folder or hub id")
     p.add_argument("--lora", action="append", default=[], metavar="NAME=PATH", help="install a LoRA (repeatable)")
     p.add_argument("--lora-dir", help="install every *.safetensors in DIR (name = file stem)")
@@ -108,33 +110,47 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def apply_overrides(shot, args) -> None:
+    """`render` flags that change what the bundle says without exporting it again."""
+    for item in args.control_lora or []:
+        index, sep, name = item.rpartition("=")
+        if not sep and len(shot.controls) != 1:
+            raise SystemExit(f"error: the bundle has {len(shot.controls)} controls; say which one: "
+                             f"--control-lora INDEX=NAME (0..{len(shot.controls) - 1})")
+        i = int(index) if sep and index.isdigit() else 0
+        if not 0 <= i < len(shot.controls):
+            raise SystemExit(f"error: --control-lora {item}: the bundle has controls 0..{len(shot.controls) - 1}")
+        shot.controls[i].lora = name
+    if args.prompt is not None:
+        shot.prompt = args.prompt
+    if args.seed is not None:
+        shot.seed = args.seed
+    if args.steps is not None:
+        shot.steps = args.steps
+
+
 def cmd_render(args) -> int:
-    from .bundle import BundleError, bundle_request, read_bundle
+    from .bundle import BundleError, ShotBundle, bundle_request, read_bundle
+    from .engine.request import EngineError
     from .media import file_stem, write_result
-    from .server.queue import result_sidecar
-    from .server.validation import Limits, ShotError
+    from .server.convert import ShotError
+    from .server.queue import model_info, result_sidecar
+    from .shot_bundle import to_manifest
 
     try:
         bundle = read_bundle(args.bundle)
     except BundleError as e:
         raise SystemExit(f"error: {e}") from None
-    # Settings the bundle was exported with can be changed here without re-exporting.
-    m = bundle.manifest
-    if args.control_lora is not None:
-        m.control.lora = args.control_lora
-    if args.prompt is not None:
-        m.prompt = args.prompt
-    if args.seed is not None:
-        m.seed = args.seed
-    if args.steps is not None:
-        m.num_inference_steps = args.steps
+    apply_overrides(bundle.shot, args)
+    bundle = ShotBundle(bundle.path, bundle.shot, to_manifest(bundle.shot))
     engine = _engine(args)
     t0 = time.monotonic()
     engine.load()
     print(f"loaded {args.model} in {time.monotonic() - t0:.1f} s", flush=True)
     try:
-        req, warnings = bundle_request(bundle, Limits.from_capabilities(engine.capabilities()))
-    except (ShotError, BundleError) as e:
+        req = bundle_request(bundle)
+        warnings = engine.check_request(req)
+    except (ShotError, BundleError, EngineError) as e:
         raise SystemExit(f"error: {e}") from None
     for w in warnings:
         print(f"warning: {w}")
@@ -143,20 +159,23 @@ def cmd_render(args) -> int:
         print(f"  {stage} {step}/{total}" if total else f"  {stage}", flush=True)
 
     t1 = time.monotonic()
-    result = engine.render(req, progress=progress)
-    caps = engine.capabilities()
-    model = {k: caps.get(k) for k in ("model_id", "model_variant", "variant", "device") if k in caps}
-    sidecar = result_sidecar(bundle.manifest, result, model=model, timings={"render_s": time.monotonic() - t1})
+    try:
+        result = engine.render(req, progress=progress)
+    except EngineError as e:
+        raise SystemExit(f"error: {e}") from None
+    sidecar = result_sidecar(bundle.manifest, result, model=model_info(engine.capabilities()),
+                             timings={"render_s": time.monotonic() - t1})
     sidecar["bundle"] = str(Path(args.bundle).resolve())
     stem = file_stem(bundle.manifest.shot_name)
-    files = write_result(args.out, stem, result.video, result.fps, result.audio, result.audio_sample_rate, sidecar)
+    files = write_result(args.out, stem, result.video, result.fps, result.audio if req.audio else None,
+                         result.audio_sample_rate, sidecar)
     for f in files:
         print(f"wrote {f['path']} ({f['size']} bytes)")
     return 0
 
 
 def cmd_make_test_model(args) -> int:
-    from .engine.test_model import make_test_model
+    from .engine.ltx2.test_model import make_test_model
 
     t0 = time.monotonic()
     path = make_test_model(args.dir)
@@ -188,7 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("render", help="render a shot bundle folder offline (no server)")
     r.add_argument("bundle", help="shot bundle folder (with shot.json)")
     r.add_argument("--out", required=True, help="output folder for mp4, wav, json")
-    r.add_argument("--control-lora", help="control LoRA to use (overrides the bundle's; '' = none)")
+    r.add_argument("--control-lora", action="append", metavar="[INDEX=]NAME",
+                   help="control LoRA that reads the bundle's canvas (overrides the bundle's; INDEX picks the "
+                   "control when the bundle has several)")
     r.add_argument("--prompt", help="override the bundle's prompt")
     r.add_argument("--seed", type=int, help="override the bundle's seed")
     r.add_argument("--steps", type=int, help="denoising steps (default: the model's, 8 for distilled)")

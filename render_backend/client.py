@@ -64,13 +64,19 @@ class RenderClient:
         return health_pb2.HealthCheckResponse.ServingStatus.Name(r.status)
 
     def capabilities(self) -> pb.Capabilities:
-        return self.stub.GetCapabilities(pb.GetCapabilitiesRequest(client_protocol_version="1.1"),
+        return self.stub.GetCapabilities(pb.GetCapabilitiesRequest(client_protocol_version="2.0"),
                                          metadata=self.metadata, timeout=self.timeout)
 
     def submit(self, manifest: pb.ShotManifest, control_pngs: Sequence[bytes] = (),
                mask_pngs: Sequence[bytes] = (), chunk_bytes: int = 1 << 20) -> pb.SubmitShotResponse:
-        """Send the manifest then every control frame, then every mask frame, chunked."""
-        return self.stub.SubmitShot(submit_messages(manifest, control_pngs, mask_pngs, chunk_bytes),
+        """A shot with at most one control: the manifest, then that control's canvas and mask PNGs."""
+        return self.submit_controls(manifest, [(control_pngs, mask_pngs)] if manifest.controls else [],
+                                    chunk_bytes)
+
+    def submit_controls(self, manifest: pb.ShotManifest, frames: Sequence[tuple[Sequence[bytes], Sequence[bytes]]],
+                        chunk_bytes: int = 1 << 20) -> pb.SubmitShotResponse:
+        """The manifest, then for each control i (canvas PNGs, mask PNGs), chunked."""
+        return self.stub.SubmitShot(submit_messages(manifest, frames, chunk_bytes),
                                     metadata=self.metadata, timeout=self.timeout)
 
     def watch(self, job_id: str, timeout: Optional[float] = None) -> Iterator[pb.JobEvent]:
@@ -120,13 +126,14 @@ class RenderClient:
         return dest
 
 
-def submit_messages(manifest: pb.ShotManifest, control_pngs: Sequence[bytes], mask_pngs: Sequence[bytes],
+def submit_messages(manifest: pb.ShotManifest, frames: Sequence[tuple[Sequence[bytes], Sequence[bytes]]],
                     chunk_bytes: int) -> Iterator[pb.SubmitShotRequest]:
     yield pb.SubmitShotRequest(manifest=manifest)
-    for kind, frames in ((pb.FRAME_KIND_CONTROL, control_pngs), (pb.FRAME_KIND_MASK, mask_pngs)):
-        for index, png in enumerate(frames):
-            for offset in range(0, max(len(png), 1), chunk_bytes):
-                data = png[offset:offset + chunk_bytes]
-                yield pb.SubmitShotRequest(frame=pb.FrameChunk(
-                    kind=kind, index=index, offset=offset, data=data,
-                    end_of_frame=offset + chunk_bytes >= len(png)))
+    for control, (canvases, masks) in enumerate(frames):
+        for kind, pngs in ((pb.FRAME_KIND_CONTROL, canvases), (pb.FRAME_KIND_MASK, masks)):
+            for index, png in enumerate(pngs):
+                for offset in range(0, max(len(png), 1), chunk_bytes):
+                    data = png[offset:offset + chunk_bytes]
+                    yield pb.SubmitShotRequest(frame=pb.FrameChunk(
+                        kind=kind, index=index, offset=offset, data=data, control=control,
+                        end_of_frame=offset + chunk_bytes >= len(png)))

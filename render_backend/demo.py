@@ -69,12 +69,13 @@ def synthetic_shot(num_frames: int = 25, width: int = 64, height: int = 64, step
         request_id=uuid.uuid4().hex, prompt="a red ball rolls past a grey box, soft daylight, footsteps",
         width=width, height=height, num_frames=num_frames, fps=24.0, seed=7, num_inference_steps=steps,
         audio=True, shot_name="demo_shot", client_info="render_backend.demo",
-        control=pb.ControlSettings(lora=control_lora, strength=1.0),
-        num_control_frames=num_frames if control_lora else 0, has_mask=bool(control_lora and with_mask),
         camera=pb.CameraSettings(mode=pb.CAMERA_MODE_AUTO if camera else pb.CAMERA_MODE_OFF,
                                  frames=dolly_in_track(num_frames, width, height) if camera else []))
-    if control_lora and with_mask:
-        m.control.background_strength, m.control.has_background_strength = 0.3, True
+    if control_lora:
+        control = m.controls.add(kind="depth+pose", lora=control_lora, strength=1.0, width=width, height=height,
+                                 num_frames=num_frames, has_mask=with_mask)
+        if with_mask:
+            control.background_strength = 0.3
     for key, value in manifest_fields.items():
         setattr(m, key, value)
     controls = [png_bytes(c) for c in canvases] if control_lora else []
@@ -94,8 +95,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from .cli import lora_dir_map
     from .client import ARTIFACT_SUFFIX, RenderClient
-    from .engine.engine import Engine
-    from .engine.test_model import make_test_model
+    from .engine.ltx2.engine import LTX2Engine
+    from .engine.ltx2.test_model import make_test_model
     from .server.app import BackgroundServer
     from .server.config import ServerConfig
 
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     tiny = args.model is None
     model = Path(args.model) if args.model else make_test_model(Path(".cache/test-model"))
     print(f"==> model: {model}")
-    engine = Engine(str(model), loras=lora_dir_map(model / "loras") if (model / "loras").is_dir() else None)
+    engine = LTX2Engine(str(model), loras=lora_dir_map(model / "loras") if (model / "loras").is_dir() else None)
     data_dir = Path(tempfile.mkdtemp(prefix="ltx-render-demo-"))
     server = BackgroundServer(engine, ServerConfig(host="127.0.0.1", port=0, data_dir=data_dir, heartbeat_s=5))
     with server:

@@ -32,7 +32,7 @@ def _run(*cmd, timeout=300):
 @pytest.mark.slow
 @pytest.mark.blender
 def test_exported_bundle_renders_offline_with_overrides(tmp_path):
-    from render_backend.engine.test_model import make_test_model
+    from render_backend.engine.ltx2.test_model import make_test_model
 
     model = make_test_model(tmp_path / "tiny-ltx2")
     blend, bundle, out = tmp_path / "shot.blend", tmp_path / "bundle", tmp_path / "render"

@@ -10,50 +10,42 @@ import math
 
 from ..core.planning import snap_size
 from ..proto import render_pb2 as pb
+from ..shot_bundle import reference_canvas_size
 
 BASE_MULTIPLE = 32  # the model's latent cell in pixels: a reference canvas side must be a multiple too
 
 
-def reference_size(lora: pb.LoraInfo) -> tuple[int, int]:
-    """(divisor, multiple) of a LoRA that reads a reference canvas: the canvas is
-    (W / divisor) x (H / divisor) pixels and W, H must be multiples of `multiple`. (0, 0) for
-    plain LoRAs. Servers before protocol 1.1 report only the factor: divisor = factor, multiple
-    = factor * 32 (what a single-stage server reads)."""
-    if lora.reference_size_divisor:
-        divisor = lora.reference_size_divisor
-        return divisor, lora.reference_size_multiple or BASE_MULTIPLE * divisor
-    factor = lora.reference_downscale_factor
-    return (factor, BASE_MULTIPLE * factor) if factor else (0, 0)
-
-
 def server_limits(caps: pb.Capabilities) -> dict:
-    """Size rule and maxima, frames per shot, the reference canvas size of each control and
-    trajectory LoRA ("reference_sizes": {name: [divisor, multiple]}, so the canvas is exported at
-    the size the engine reads, never bigger, and sizes snap to what it can read), and the names
-    of the installed camera preset and camera trajectory LoRAs."""
+    """Size rule and maxima, frames per shot, the reference_downscale_factor of each LoRA that
+    reads a canvas (so the canvas is exported at the size the engine reads, never bigger, and
+    sizes snap to what it can read), whether references ride in a half-size first stage, and the
+    names of the installed control, camera preset and camera trajectory LoRAs."""
     reads_canvas = (pb.LORA_KIND_CONTROL, pb.LORA_KIND_CAMERA_TRAJECTORY)
     return {
         "size_multiple": caps.size_multiple or BASE_MULTIPLE,
+        "latent_cell": caps.latent_cell or BASE_MULTIPLE,
+        "two_stage": bool(caps.two_stage),
         "max_width": caps.max_width,
         "max_height": caps.max_height,
         "max_frames": caps.max_frames,
-        "reference_sizes": {lo.name: list(reference_size(lo)) for lo in caps.loras
-                            if lo.kind in reads_canvas and reference_size(lo)[0]},
+        "reference_factors": {lo.name: lo.reference_downscale_factor or 1 for lo in caps.loras
+                              if lo.kind in reads_canvas},
+        "canvases": {lo.name: lo.canvas for lo in caps.loras if lo.kind == pb.LORA_KIND_CONTROL and lo.canvas},
+        "controls": sorted(lo.name for lo in caps.loras if lo.kind == pb.LORA_KIND_CONTROL),
         "camera_presets": sorted(lo.name for lo in caps.loras if lo.kind == pb.LORA_KIND_CAMERA_PRESET),
         "camera_trajectories": sorted(lo.name for lo in caps.loras if lo.kind == pb.LORA_KIND_CAMERA_TRAJECTORY),
     }
 
 
 def reference_size_for(lora: str, limits: dict) -> tuple[int, int]:
-    """(divisor, multiple) of the named LoRA on this server; (0, 0) when unknown. Limits stored by
-    an add-on before 1.1 hold only "lora_factors" (control LoRAs): factor, factor * 32."""
-    if not lora:
+    """(divisor, multiple) of the named LoRA on this server: its canvas is (W / divisor) x
+    (H / divisor) and W, H must be multiples of `multiple`. divisor = reference_downscale_factor,
+    x2 when the server renders two stages. (0, 0) when the LoRA is unknown (no Test connection yet)."""
+    factor = int((limits.get("reference_factors") or {}).get(lora) or 0) if lora else 0
+    if not factor:
         return 0, 0
-    known = (limits.get("reference_sizes") or {}).get(lora)
-    if known:
-        return int(known[0]), int(known[1])
-    factor = int((limits.get("lora_factors") or {}).get(lora) or 0)
-    return factor, BASE_MULTIPLE * factor
+    divisor = factor * (2 if limits.get("two_stage") else 1)
+    return divisor, int(limits.get("latent_cell") or BASE_MULTIPLE) * divisor
 
 
 def camera_loras_for(mode: str, preset: str, trajectory: str, limits: dict) -> tuple[str, str]:
@@ -142,10 +134,15 @@ def snap_size_for(width: int, height: int, limits: dict, control_lora: str = "",
     return new_w, new_h, f"{', '.join(changes)}: {'; '.join(reasons)}"
 
 
-def control_divisor_for(control_lora: str, limits: dict, fallback: int) -> int:
-    """Output pixels per control-canvas pixel: the control LoRA's reference_size_divisor on this
-    server (its factor on servers before 1.1), else the panel's Control downscale."""
-    return reference_size_for(control_lora, limits)[0] or int(fallback)
+def canvas_size_for(control_lora: str, limits: dict, width: int, height: int, fallback_factor: int = 1
+                    ) -> tuple[int, int]:
+    """(w, h) of the control canvas to export for an output of width x height: what the control
+    LoRA reads on this server, else 1/fallback_factor (the panel's Reference downscale, used
+    before the server was asked)."""
+    factor = int((limits.get("reference_factors") or {}).get(control_lora) or 0) if control_lora else 0
+    if not factor:
+        return reference_canvas_size(width, height, int(fallback_factor))
+    return reference_canvas_size(width, height, factor, bool(limits.get("two_stage")))
 
 
 def frames_problem(num_frames: int, limits: dict) -> str:

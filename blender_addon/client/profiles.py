@@ -26,10 +26,6 @@ class ServerProfile:
     token_file: str = ""     # file whose first line is the token
     token_env: str = TOKEN_ENV
 
-    @property
-    def host_port(self) -> tuple[str, int]:
-        return parse_address(self.address)
-
 
 def parse_address(address: str) -> tuple[str, int]:
     """"host:port" -> (host, port); a clear error for anything else."""

@@ -19,7 +19,7 @@ from ..proto import render_pb2 as pb
 from ..proto import render_pb2_grpc as pb_grpc
 from . import connection as conn
 from .profiles import ServerProfile
-from .shot_upload import build_manifest, frame_files, read_shot, submit_requests
+from .shot_upload import prepare_upload, submit_requests
 
 _HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 # grpc.health.v1.HealthCheckResponse.ServingStatus, decoded by hand: the add-on does not
@@ -105,20 +105,13 @@ class RenderClient:
 
     # ------------------------------------------------------------------ jobs
 
-    def submit_bundle(self, bundle_dir: str | Path, *, request_id: str, audio: bool = True,
-                      client_info: str = "", strength: float | None = None,
-                      frame_strength: Sequence[float] | None = None,
+    def submit_bundle(self, bundle_dir: str | Path, *, request_id: str, client_info: str = "",
                       on_bytes: Callable[[int, int], None] | None = None) -> pb.SubmitShotResponse:
-        """Stream a shot bundle to the server; returns its job (the same one for a repeated request_id).
-        on_bytes(sent, total) follows the upload."""
-        shot = read_shot(bundle_dir)
-        control = frame_files(bundle_dir, shot, "control")
-        masks = frame_files(bundle_dir, shot, "mask")
-        manifest = build_manifest(shot, request_id=request_id, audio=audio, client_info=client_info,
-                                  strength=strength, frame_strength=frame_strength,
-                                  num_control_frames=len(control), has_mask=bool(masks))
+        """Stream a shot bundle to the server as it is on disk; returns its job (the same one for a
+        repeated request_id). on_bytes(sent, total) follows the upload."""
+        upload = prepare_upload(bundle_dir, request_id=request_id, client_info=client_info)
         try:
-            return self._stub.SubmitShot(submit_requests(manifest, control, masks, on_bytes=on_bytes),
+            return self._stub.SubmitShot(submit_requests(upload, on_bytes=on_bytes),
                                          timeout=max(60.0, self.timeout_s), metadata=self._metadata)
         except grpc.RpcError as err:
             raise self._problem(err) from None

@@ -76,8 +76,7 @@ class RenderWorker:
     # ------------------------------------------------------------------ UI side (non-blocking)
 
     def run_shot(self, key: str, profile: ServerProfile, bundle_dir: str | Path, take_dir: str | Path, *,
-                 audio: bool = True, client_info: str = "", strength: float | None = None,
-                 frame_strength: list[float] | None = None) -> bool:
+                 client_info: str = "") -> bool:
         """Check the server (health, protocol major version), submit a bundle, watch the job,
         download its results into take_dir. False when `key` is already being followed."""
         with self._lock:  # a cancel left over from an earlier upload of this key must not hit this one
@@ -87,8 +86,7 @@ class RenderWorker:
             with self._client_factory(profile) as client:
                 self._emit(key, jobs.SUBMITTING)
                 client.check()  # same message as Test connection when the protocol major differs
-                reply = client.submit_bundle(bundle_dir, request_id=key, audio=audio, client_info=client_info,
-                                             strength=strength, frame_strength=frame_strength,
+                reply = client.submit_bundle(bundle_dir, request_id=key, client_info=client_info,
                                              on_bytes=self._upload_progress(key))
                 self.events.put(WorkerEvent(key, SUBMITTED, state=jobs.QUEUED, job_id=reply.job_id,
                                             text=jobs.progress_text(jobs.QUEUED, queue_position=reply.queue_position)))

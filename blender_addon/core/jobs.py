@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 
-CLIENT_PROTOCOL_VERSION = "1.1"
+CLIENT_PROTOCOL_VERSION = "2.0"
 
 # Client-side states. The server's states (queued..cancelled) plus the add-on's own steps.
 EXPORTING = "exporting"
@@ -130,29 +130,6 @@ def progress_text(state: str, *, stage: str = "", step: int = 0, total_steps: in
     if state == CANCELLED:
         return "Cancelled"
     raise ValueError(f"unknown job state {state!r}")
-
-
-def sample_strength(curve: Callable[[float], float] | None, constant: float,
-                    frame_start: int, frame_end: int) -> tuple[float, list[float] | None]:
-    """Per-frame control strength m in [0, 1] for an inclusive Blender frame range.
-
-    `curve(frame)` evaluates the keyframed property (an F-curve's evaluate) or is None when
-    it is not animated. Returns (global, per_frame): a constant gives (constant, None);
-    a curve gives (1.0, samples) so that global x per_frame is the curve itself.
-    Values outside [0, 1] are clipped (the F-curve may overshoot between keys).
-    """
-    if frame_end < frame_start:
-        raise ValueError(f"empty frame range {frame_start}..{frame_end}")
-    if curve is None:
-        return _clip01(constant), None
-    samples = [_clip01(float(curve(float(f)))) for f in range(frame_start, frame_end + 1)]
-    if max(samples) - min(samples) < 1e-6:
-        return samples[0], None
-    return 1.0, samples
-
-
-def _clip01(value: float) -> float:
-    return min(1.0, max(0.0, float(value)))
 
 
 def protocol_problem(server_version: str, client_version: str = CLIENT_PROTOCOL_VERSION) -> str | None:

@@ -29,13 +29,13 @@ SIDECAR_FILE = "sidecar.json"
 BUNDLE_DIR = "bundle"
 
 # The take settings "Redo take" restores (keys of take.json["settings"]). Takes written by
-# older versions may lack some (control_factor, camera_trajectory, targets, armatures): those
+# older versions may lack some (reference_downscale_factor, camera_trajectory, targets, armatures): those
 # settings are then left as they are. targets: [{"collection": name} | {"object": name}];
 # armatures: [object name].
 REDO_KEYS = (
     "prompt", "negative_prompt", "seed", "control_strength", "background_strength",
     "use_background_strength", "camera_mode", "camera_preset", "camera_trajectory", "control_lora",
-    "control_factor", "audio", "width", "height", "frame_start", "frame_end", "targets", "armatures",
+    "reference_downscale_factor", "audio", "width", "height", "frame_start", "frame_end", "targets", "armatures",
 )
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

@@ -19,11 +19,12 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from ..core.bundle import BundleWriter, depth_in_metres, frame_entry_in_metres, new_manifest
+from ..core.bundle import BundleWriter, depth_in_metres, frame_entry_in_metres
 from ..core.canvas import compose_control
 from ..core.depth import shot_depth_range
 from ..core.openpose import BONE_MAP_ANY, bone_map_for, check_bone_map, unmapped_rig_warning
 from ..core.planning import fps_from_scene, frames_error, size_error, snap_frames
+from ..shot_bundle import Camera, Control, Shot, Strength
 from .camera_track import sample_camera
 from .depth_mask import DepthMaskRenderer, export_view_layer
 from .gl_probe import choose_engine
@@ -51,7 +52,7 @@ def _warn(message: str) -> None:
     warnings.warn(message, UserWarning, stacklevel=3)
 
 
-def _check_args(frame_start: int, frame_end: int, width: int, height: int, control_factor: int,
+def _check_args(frame_start: int, frame_end: int, width: int, height: int, canvas_size: tuple[int, int],
                 strength: float, background_strength: float | None, camera_mode: str) -> None:
     n = frame_end - frame_start + 1
     if n < 1:
@@ -59,7 +60,7 @@ def _check_args(frame_start: int, frame_end: int, width: int, height: int, contr
     problem = frames_error(n)
     if problem:
         raise ValueError(f"{problem} (frame_end={frame_start + snap_frames(n)[0] - 1})")
-    _check_size(width, height, control_factor)
+    _check_size(width, height, canvas_size)
     for name, value in (("strength", strength), ("background_strength", background_strength)):
         if value is not None and not 0.0 <= value <= 1.0:
             raise ValueError(f"{name} must be in [0, 1] (got {value})")
@@ -67,13 +68,14 @@ def _check_args(frame_start: int, frame_end: int, width: int, height: int, contr
         raise ValueError(f"camera_mode must be one of {', '.join(CAMERA_MODES)} (got {camera_mode!r})")
 
 
-def _check_size(width: int, height: int, control_factor: int) -> None:
+def _check_size(width: int, height: int, canvas_size: tuple[int, int]) -> None:
     problem = size_error(width, height, 32)
     if problem:
         raise ValueError(problem)
-    if control_factor < 1 or width % control_factor or height % control_factor:
-        raise ValueError(f"control_factor must be a whole number >= 1 dividing {width}x{height} "
-                         f"(got {control_factor}); try 1, 2 or 4")
+    cw, ch = canvas_size
+    if not (0 < cw <= width and 0 < ch <= height) or width * ch != height * cw:
+        raise ValueError(f"the canvas size {cw}x{ch} must have the output's aspect and be at most {width}x{height}; "
+                         "it is the output size divided by the LoRA's reference_downscale_factor")
 
 
 def _resolve(scene: bpy.types.Scene, targets: Sequence[str], armatures: Sequence[str],
@@ -140,34 +142,39 @@ def frame_strength(scene: bpy.types.Scene) -> float | None:
 
 def iter_export_shot(scene: bpy.types.Scene, out_dir: str | Path, *, frame_start: int, frame_end: int,
                      targets: Sequence[str], armatures: Sequence[str], width: int, height: int,
-                     control_factor: int = 1, prompt: str = "", seed: int = 0, strength: float = 1.0,
+                     canvas_size: tuple[int, int] | None = None, reference_downscale_factor: int | None = None,
+                     prompt: str = "", seed: int = 0, strength: float = 1.0,
                      background_strength: float | None = None, camera_mode: str = "auto",
                      control_lora: str = "", preset_lora: str = "", trajectory_lora: str = "",
-                     bone_maps: Mapping[str, Mapping[str, str]] | None = None,
+                     bone_maps: Mapping[str, Mapping[str, str]] | None = None, audio: bool = True,
                      progress: ProgressFn | None = None, name: str = "", negative_prompt: str = "",
                      occlusion: bool = True, engine: str = "auto", warn: WarnFn | None = None,
                      ) -> Iterator[tuple[int, int, str]]:
     """Write the shot bundle for frames [frame_start, frame_end] into out_dir, step by step.
 
-    width/height: output video size (multiples of 32); the control canvas is rendered at
-    (width / control_factor, height / control_factor). targets: collection/object names the
-    model must follow (masked depth); armatures: armature names drawn as OpenPose skeletons;
-    bone_maps: {armature name or "*": {COCO joint: "bone" or "bone:tail"}} for custom rigs.
-    engine: "auto" (Workbench when an OpenGL context works, see gl_probe, else Cycles), "cycles"
-    or "workbench". occlusion: hide joints behind a nearer rendered surface. warn: called with
-    each warning (what will be missing from the bundle and what to change); default warnings.warn.
+    width/height: output video size (multiples of 32). canvas_size: (w, h) of the control canvas,
+    the size the control LoRA reads (shot_bundle.reference_canvas_size of its factor; default the
+    output size). reference_downscale_factor: sent to the server as an explicit override (None =
+    the LoRA file's). targets: collection/object names the model must follow (masked depth);
+    armatures: armature names drawn as OpenPose skeletons; bone_maps: {armature name or "*":
+    {COCO joint: "bone" or "bone:tail"}} for custom rigs. engine: "auto" (Workbench when an
+    OpenGL context works, see gl_probe, else Cycles), "cycles" or "workbench". occlusion: hide
+    joints behind a nearer rendered surface. warn: called with each warning (what will be
+    missing from the bundle and what to change); default warnings.warn.
+    The control strength is sampled here, once per frame (the keyframed panel property, else
+    `strength`), and travels in shot.json: a later upload or resume sends exactly that.
     Camera translation, depth and clip range are written in metres (scene Unit Scale applied).
     Yields (done, total, stage); the bundle's shot.json is written by the last step.
     """
-    _check_args(frame_start, frame_end, width, height, control_factor, strength, background_strength,
-                camera_mode)
+    canvas_size = tuple(canvas_size or (width, height))
+    _check_args(frame_start, frame_end, width, height, canvas_size, strength, background_strength, camera_mode)
     warn = warn or _warn
     bone_maps = dict(bone_maps or {})
     target_objects, armature_objects = _resolve(scene, targets, armatures, bone_maps, warn)
     engine = choose_engine(engine)
     unit_scale = float(scene.unit_settings.scale_length)
     frames = list(range(frame_start, frame_end + 1))
-    cw, ch = width // control_factor, height // control_factor
+    cw, ch = canvas_size
     total = 2 * len(frames) + 2
     done = 0
 
@@ -193,7 +200,6 @@ def iter_export_shot(scene: bpy.types.Scene, out_dir: str | Path, *, frame_start
             entry = frame_entry_in_metres(cam.frame_entry(f), unit_scale)
             value = frame_strength(scene)
             if value is not None:
-                entry["strength"] = value
                 strengths.append(value)
             depths.append(depth_in_metres(depth, unit_scale))
             masks.append(mask if target_objects else np.zeros_like(mask))
@@ -208,33 +214,35 @@ def iter_export_shot(scene: bpy.types.Scene, out_dir: str | Path, *, frame_start
         near, far = float(entries[0]["clip_start"]), float(entries[0]["clip_end"])
     yield step(STAGE_RANGE)
 
-    manifest = new_manifest(
-        name or f"{scene.name}_{frame_start:04d}-{frame_end:04d}", width, height,
-        fps_from_scene(scene.render.fps, scene.render.fps_base), frame_start, frame_end,
-        scene=scene.name, prompt=prompt, negative_prompt=negative_prompt, seed=int(seed),
-        control_width=cw, control_height=ch, depth_range={"near": float(near), "far": float(far)},
-        strength={"global": float(strength), "per_frame": strengths if len(strengths) == len(frames) else None,
-                  "background": None if background_strength is None else float(background_strength)},
-        control_lora=control_lora,
-        camera={"mode": camera_mode, "preset_lora": preset_lora, "trajectory_lora": trajectory_lora, "weight": 1.0},
-        targets=list(targets), armatures=[a.name for a in armature_objects],
-    )
-    writer = BundleWriter(out_dir, manifest)
+    control = Control(
+        kind="depth+pose", lora=control_lora, folder="control", mask_folder="mask", width=cw, height=ch,
+        reference_downscale_factor=reference_downscale_factor,
+        strength=Strength(value=float(strength), per_frame=strengths if len(strengths) == len(frames) else None,
+                          background=None if background_strength is None else float(background_strength)),
+        depth_range={"near": float(near), "far": float(far)})
+    writer = BundleWriter(out_dir, [control])
     for f, depth, mask, frame_people in zip(frames, depths, masks, people, strict=True):
-        control = compose_control(depth, mask, near, far, frame_people)
-        writer.write_frame(f, control, mask, frame_people)
+        canvas = compose_control(depth, mask, near, far, frame_people)
+        writer.write_frame(f, [canvas], [mask], frame_people)
         yield step(STAGE_CANVAS)
-    writer.finish(entries)
+    shot = Shot(
+        name=name or f"{scene.name}_{frame_start:04d}-{frame_end:04d}", width=width, height=height,
+        fps=fps_from_scene(scene.render.fps, scene.render.fps_base), frame_start=frame_start, frame_end=frame_end,
+        frames=entries, scene=scene.name, prompt=prompt, negative_prompt=negative_prompt, seed=int(seed),
+        audio=bool(audio), controls=[control],
+        camera=Camera(mode=camera_mode, preset_lora=preset_lora, trajectory_lora=trajectory_lora),
+        targets=list(targets), armatures=[a.name for a in armature_objects])
+    writer.finish(shot)
     yield step(STAGE_DONE)
 
 
 def render_frame_canvas(scene: bpy.types.Scene, frame: int, *, targets: Sequence[str], armatures: Sequence[str],
-                        width: int, height: int, control_factor: int = 1,
+                        width: int, height: int, canvas_size: tuple[int, int] | None = None,
                         bone_maps: Mapping[str, Mapping[str, str]] | None = None, occlusion: bool = True,
                         engine: str = "auto", warn: WarnFn | None = None) -> np.ndarray:
-    """The control canvas of one frame, (height / control_factor, width / control_factor, 3)
-    uint8, for a preview: ONE depth/mask render of `frame`, nothing written to disk. The frame
-    rules (8k+1) are for shots sent to the server, so any single frame will do.
+    """The control canvas of one frame, (canvas height, canvas width, 3) uint8, for a preview: ONE
+    depth/mask render of `frame`, nothing written to disk. The frame rules (8k+1) are for shots
+    sent to the server, so any single frame will do.
 
     Depth range: this frame's own (shot_depth_range of this frame alone; the camera's clip range
     when there are no targets). A render's canvas uses the range over every frame of its shot,
@@ -242,13 +250,14 @@ def render_frame_canvas(scene: bpy.types.Scene, frame: int, *, targets: Sequence
     brightness here can differ a little from the rendered shot's canvas of the same frame. The
     user's settings and current frame are restored afterwards. Arguments as iter_export_shot.
     """
-    _check_size(width, height, control_factor)
+    canvas_size = tuple(canvas_size or (width, height))
+    _check_size(width, height, canvas_size)
     warn = warn or _warn
     bone_maps = dict(bone_maps or {})
     target_objects, armature_objects = _resolve(scene, targets, armatures, bone_maps, warn)
     engine = choose_engine(engine)
     unit_scale = float(scene.unit_settings.scale_length)
-    cw, ch = width // control_factor, height // control_factor
+    cw, ch = canvas_size
     view_layer = export_view_layer(scene)
     with _scene_context(scene), SettingsSwap() as swap, \
             DepthMaskRenderer(scene, target_objects, cw, ch, swap=swap, engine=engine) as renderer:

@@ -41,9 +41,8 @@ def resume_jobs(scene: bpy.types.Scene, profile_for: ProfileFor, worker: wk.Rend
         if item.job_id:
             worker.reattach(item.request_id, profile, item.job_id, take)
         elif (take / BUNDLE_DIR / "shot.json").is_file():
-            strength, per_frame = ss.strength_for(scene, item.frame_start, item.frame_end)
-            worker.run_shot(item.request_id, profile, take / BUNDLE_DIR, take, client_info=ss.client_info(),
-                            strength=strength, frame_strength=per_frame)
+            # The bundle as exported: same manifest, so the server deduplicates a finished upload.
+            worker.run_shot(item.request_id, profile, take / BUNDLE_DIR, take, client_info=ss.client_info())
         else:
             item.state, item.message = jobs.FAILED, "the export of this shot is incomplete; render it again"
             continue

@@ -17,7 +17,7 @@ import bpy
 
 from ..client import connection as conn
 from ..client import worker as wk
-from ..client.limits import camera_loras_for, control_divisor_for, frames_problem, snap_size_for
+from ..client.limits import camera_loras_for, canvas_size_for, frames_problem, snap_size_for
 from ..client.profiles import ServerProfile
 from ..core import jobs
 from ..core.planning import snap_frames
@@ -25,7 +25,6 @@ from ..core.takes import BUNDLE_DIR, next_take_dir, shot_name, write_take_record
 from ..ui import vse
 from ..ui.preferences import addon_preferences, profile_limits, store_limits
 
-STRENGTH_PATH = "ltx_render.control_strength"
 _WORKER: wk.RenderWorker | None = None
 LIVE: dict[str, ShotRender] = {}  # request_id -> running session (for Cancel and Esc)
 
@@ -55,25 +54,6 @@ def client_info() -> str:
     return f"Blender {bpy.app.version_string} / ltx_neural_render"
 
 
-def _strength_fcurve(scene: bpy.types.Scene):
-    ad = scene.animation_data
-    if ad is None or ad.action is None:
-        return None
-    fcurves = getattr(ad.action, "fcurves", None)  # Blender 4.2-4.4
-    if fcurves is None:  # 5.0: layered actions, F-curves live in the slot's channelbag
-        from bpy_extras.anim_utils import action_get_channelbag_for_slot
-        bag = action_get_channelbag_for_slot(ad.action, ad.action_slot)
-        fcurves = bag.fcurves if bag else []
-    return next((fc for fc in fcurves if fc.data_path == STRENGTH_PATH), None)
-
-
-def strength_for(scene: bpy.types.Scene, frame_start: int, frame_end: int) -> tuple[float, list[float] | None]:
-    """(global, per_frame) control strength: the keyframed curve sampled at every frame."""
-    fcurve = _strength_fcurve(scene)
-    return jobs.sample_strength(fcurve.evaluate if fcurve else None, scene.ltx_render.control_strength,
-                                frame_start, frame_end)
-
-
 def settings_snapshot(scene: bpy.types.Scene, frame_start: int, frame_end: int) -> dict:
     """The settings a take is made with (take.json; Redo take restores them). Targets are
     {"collection": name} or {"object": name}; armatures are object names."""
@@ -84,7 +64,8 @@ def settings_snapshot(scene: bpy.types.Scene, frame_start: int, frame_end: int) 
             "control_strength": s.control_strength, "background_strength": s.background_strength,
             "use_background_strength": s.use_background_strength, "camera_mode": s.camera_mode,
             "camera_preset": s.camera_preset, "camera_trajectory": s.camera_trajectory,
-            "control_lora": s.control_lora, "control_factor": s.control_factor, "audio": s.audio,
+            "control_lora": s.control_lora, "reference_downscale_factor": s.reference_downscale_factor,
+            "audio": s.audio,
             "width": s.width, "height": s.height, "frame_start": frame_start, "frame_end": frame_end,
             "targets": targets, "armatures": [t.object.name for t in s.armatures if t.object]}
 
@@ -162,8 +143,9 @@ def export_arguments(scene: bpy.types.Scene, frame_start: int, frame_end: int, s
     """iter_export_shot keyword arguments from the panel settings. ValueError when the camera
     mode lacks its LoRA name; camera=False (canvas preview) exports without camera conditioning,
     but at the size a render would use (snapped for the trajectory LoRA too in Trajectory mode).
-    The control canvas is 1/divisor of that size: the control LoRA's reference_size_divisor on
-    the server, else the panel's Control downscale."""
+    The control canvas is the size the control LoRA reads on the server (its
+    reference_downscale_factor, halved again in two-stage mode), else 1 / the panel's Reference
+    downscale."""
     s = scene.ltx_render
     limits = profile_limits(s.profile)
     control_lora = s.control_lora.strip()
@@ -176,12 +158,12 @@ def export_arguments(scene: bpy.types.Scene, frame_start: int, frame_end: int, s
                                                     s.camera_trajectory.strip(), limits)
     # strength=1.0: the export records the (keyframed) property per frame in per_frame.
     return dict(frame_start=frame_start, frame_end=frame_end, targets=names, armatures=armatures,
-                width=width, height=height, control_factor=control_divisor_for(control_lora, limits, s.control_factor),
-                prompt=s.prompt,
-                negative_prompt=s.negative_prompt, seed=s.seed, strength=1.0,
+                width=width, height=height,
+                canvas_size=canvas_size_for(control_lora, limits, width, height, s.reference_downscale_factor),
+                prompt=s.prompt, negative_prompt=s.negative_prompt, seed=s.seed, strength=1.0,
                 background_strength=s.background_strength if s.use_background_strength else None,
                 camera_mode=camera_mode, preset_lora=preset_lora, trajectory_lora=trajectory_lora,
-                control_lora=control_lora, name=shot)
+                control_lora=control_lora, audio=s.audio, name=shot)
 
 
 class ShotRender:
@@ -210,7 +192,6 @@ class ShotRender:
         self.take_dir = next_take_dir(renders_root(), scene.name, self.shot)
         self.bundle_dir = self.take_dir / BUNDLE_DIR
         self.request_id = jobs.new_request_id()
-        self.strength, self.frame_strength = strength_for(scene, frame_start, frame_end)
         record = jobs.JobRecord(request_id=self.request_id, shot=self.shot,
                                 take_dir=bpy.path.relpath(str(self.take_dir)), profile=profile.name,
                                 frame_start=frame_start, frame_end=frame_end, created_s=time.time(),
@@ -266,9 +247,7 @@ class ShotRender:
             item.state = jobs.SUBMITTING
             item.progress_text = jobs.progress_text(jobs.SUBMITTING)
             self.worker.run_shot(self.request_id, self.profile, self.bundle_dir, self.take_dir,
-                                 audio=json.loads(item.settings_json).get("audio", True),
-                                 client_info=client_info(), strength=self.strength,
-                                 frame_strength=self.frame_strength)
+                                 client_info=client_info())
         except Exception as exc:  # export errors are the user's to fix (targets, camera...): show them
             self.exporting = False
             item.state, item.message = jobs.FAILED, f"export failed: {exc}"

@@ -20,7 +20,7 @@ from . import session as ss
 
 CANVAS_IMAGE = "LTX control canvas"
 # The export_arguments that shape one frame's canvas (not the prompt, seed, strengths or camera).
-CANVAS_ARGUMENTS = ("targets", "armatures", "width", "height", "control_factor")
+CANVAS_ARGUMENTS = ("targets", "armatures", "width", "height", "canvas_size")
 
 
 class LTX_OT_profile_add(bpy.types.Operator):

@@ -90,7 +90,7 @@ class LTX_PT_control(_SidebarPanel, bpy.types.Panel):
         sub.active = settings.use_background_strength
         sub.prop(settings, "background_strength")
         layout.prop(settings, "control_lora")
-        layout.prop(settings, "control_factor")
+        layout.prop(settings, "reference_downscale_factor")
         layout.operator("ltx_render.preview_canvas", icon="IMAGE_DATA")
         if settings.canvas_image and settings.canvas_image.preview:
             layout.template_icon(icon_value=settings.canvas_image.preview.icon_id, scale=8.0)

@@ -147,9 +147,10 @@ class LTX_PG_settings(bpy.types.PropertyGroup):
                        update=_refresh_notes)
     height: IntProperty(name="Height", default=512, min=32, soft_max=1088, description="Video height in pixels",
                         update=_refresh_notes)
-    control_factor: IntProperty(name="Control downscale", default=1, min=1, max=8,
-                                description="Render the control canvas at 1/factor of the video size "
-                                "(used when the server does not report the control LoRA's canvas size)")
+    reference_downscale_factor: IntProperty(
+        name="Reference downscale", default=1, min=1, max=8,
+        description="Render the control canvas at 1/factor of the video size (used until Test connection "
+        "reports the control LoRA's own reference_downscale_factor)")
     audio: BoolProperty(name="Audio", default=True, description="Add the generated sound to the sequencer")
     profile: StringProperty(name="Server", description="Connection profile name (add-on preferences)",
                             update=_refresh_notes)

@@ -14,10 +14,11 @@ The kind comes from the file's safetensors metadata (`ltx_blender_kind`, `camera
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..media import sha256_of
+from .contract import LoraCapability
 from .request import LoraMismatch
 
 KINDS = ("control", "camera_preset", "camera_trajectory", "style")
@@ -39,12 +40,10 @@ class LoraInfo:
     rank: int
     metadata: dict = field(default_factory=dict)
 
-    def public(self) -> dict:
-        """What GetCapabilities and RenderResult.info show (no path, no raw metadata)."""
-        d = asdict(self)
-        d.pop("path")
-        d.pop("metadata")
-        return d
+    def capability(self) -> LoraCapability:
+        """What GetCapabilities shows (no path, no raw metadata)."""
+        return LoraCapability(name=self.name, kind=self.kind, reference_downscale_factor=self.reference_downscale_factor,
+                              camera_move=self.camera_move, sha256=self.sha256, rank=self.rank)
 
 
 def find_loras(folder: str | Path) -> dict[str, str]:
@@ -53,13 +52,6 @@ def find_loras(folder: str | Path) -> dict[str, str]:
     if not folder.is_dir():
         return {}
     return {p.stem: str(p) for p in sorted(folder.glob("*.safetensors"))}
-
-
-def read_metadata(path: str | Path) -> dict[str, str]:
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        return dict(f.metadata() or {})
 
 
 def camera_move_from_name(name: str) -> str | None:

@@ -71,6 +71,49 @@ class CameraRequest:
     reference_downscale_factor: Optional[int] = None  # trajectory canvas; None = from the LoRA file
 
 
+CANVAS_KINDS = ("depth+pose", "depth", "pose", "edges", "playblast")
+"""What a control canvas shows (docs/canvas-kinds.md); a control LoRA reads exactly one kind.
+The camera-trajectory canvas is not uploaded: the engine draws it from the camera track."""
+
+
+@dataclass
+class ControlInput:
+    """One control canvas (a parallel-canvas reference) and how strongly the shot follows it.
+
+    frames: (F, h, w, 3) uint8, one image per output frame, or None while the pixels are still
+    on their way (the server checks a shot before its upload): then width, height and
+    num_frames say what will arrive. masks: bool (h, w) per frame, True on the artist's targets
+    (regional strength); has_mask says they will arrive.
+    """
+
+    kind: str = "depth+pose"
+    lora: str = ""  # the control LoRA that reads this canvas
+    lora_weight: float = 1.0
+    frames: Optional[np.ndarray] = None
+    width: int = 0
+    height: int = 0
+    num_frames: int = 0
+    strength: float = 1.0
+    frame_strength: Optional[list[float]] = None  # per output frame, multiplies strength
+    masks: Optional[list[np.ndarray]] = None
+    has_mask: bool = False
+    background_strength: Optional[float] = None  # strength outside the mask
+    reference_downscale_factor: Optional[int] = None  # None = the LoRA file's
+
+    def __post_init__(self) -> None:
+        if self.frames is not None:
+            self.attach(self.frames, self.masks)
+
+    def attach(self, frames, masks=None) -> None:
+        """Set the pixels (and masks) once they arrived; width, height and count follow them."""
+        frames = frames if isinstance(frames, np.ndarray) else np.asarray(frames)
+        self.frames = frames
+        if frames.ndim == 4:
+            self.num_frames, self.height, self.width = int(frames.shape[0]), int(frames.shape[1]), int(frames.shape[2])
+        if masks is not None:
+            self.masks, self.has_mask = list(masks), True
+
+
 @dataclass
 class RenderRequest:
     prompt: str
@@ -82,15 +125,7 @@ class RenderRequest:
     negative_prompt: str = ""
     num_inference_steps: Optional[int] = None  # None = engine default
     guidance_scale: Optional[float] = None
-    # Control canvas (parallel canvas reference), one image per output frame, or None.
-    control_frames: Optional[list[np.ndarray]] = None
-    control_lora: str = ""
-    control_lora_weight: float = 1.0
-    strength: float = 1.0
-    frame_strength: Optional[list[float]] = None  # per output frame, multiplies strength
-    masks: Optional[list[np.ndarray]] = None  # per frame, for regional strength
-    background_strength: Optional[float] = None  # strength outside the mask
-    reference_downscale_factor: Optional[int] = None  # None = from the LoRA file
+    controls: list[ControlInput] = field(default_factory=list)
     camera: CameraRequest = field(default_factory=CameraRequest)
     extra_loras: list[tuple[str, float]] = field(default_factory=list)
     audio: bool = True

@@ -77,27 +77,25 @@ class GetCapabilitiesRequest(_message.Message):
     def __init__(self, client_protocol_version: _Optional[str] = ...) -> None: ...
 
 class LoraInfo(_message.Message):
-    __slots__ = ("name", "kind", "reference_downscale_factor", "camera_move", "sha256", "rank", "reference_size_divisor", "reference_size_multiple")
+    __slots__ = ("name", "kind", "reference_downscale_factor", "camera_move", "sha256", "rank", "canvas")
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_DOWNSCALE_FACTOR_FIELD_NUMBER: _ClassVar[int]
     CAMERA_MOVE_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
     RANK_FIELD_NUMBER: _ClassVar[int]
-    REFERENCE_SIZE_DIVISOR_FIELD_NUMBER: _ClassVar[int]
-    REFERENCE_SIZE_MULTIPLE_FIELD_NUMBER: _ClassVar[int]
+    CANVAS_FIELD_NUMBER: _ClassVar[int]
     name: str
     kind: LoraKind
     reference_downscale_factor: int
     camera_move: str
     sha256: str
     rank: int
-    reference_size_divisor: int
-    reference_size_multiple: int
-    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[LoraKind, str]] = ..., reference_downscale_factor: _Optional[int] = ..., camera_move: _Optional[str] = ..., sha256: _Optional[str] = ..., rank: _Optional[int] = ..., reference_size_divisor: _Optional[int] = ..., reference_size_multiple: _Optional[int] = ...) -> None: ...
+    canvas: str
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[LoraKind, str]] = ..., reference_downscale_factor: _Optional[int] = ..., camera_move: _Optional[str] = ..., sha256: _Optional[str] = ..., rank: _Optional[int] = ..., canvas: _Optional[str] = ...) -> None: ...
 
 class Capabilities(_message.Message):
-    __slots__ = ("protocol_version", "server_version", "model_id", "model_variant", "loras", "frame_step", "max_frames", "size_multiple", "max_width", "max_height", "gpu_memory_free_bytes", "device", "default_steps", "default_guidance_scale", "default_fps", "audio_sample_rate", "two_stage", "auth_required")
+    __slots__ = ("protocol_version", "server_version", "model_id", "model_variant", "loras", "frame_step", "max_frames", "size_multiple", "max_width", "max_height", "gpu_memory_free_bytes", "device", "default_steps", "default_guidance_scale", "default_fps", "audio_sample_rate", "two_stage", "auth_required", "engine", "min_frames", "latent_cell", "min_fps", "max_fps", "max_steps", "max_guidance_scale", "max_prompt_chars", "max_lora_weight")
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
     SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
@@ -116,6 +114,15 @@ class Capabilities(_message.Message):
     AUDIO_SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
     TWO_STAGE_FIELD_NUMBER: _ClassVar[int]
     AUTH_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
+    MIN_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    LATENT_CELL_FIELD_NUMBER: _ClassVar[int]
+    MIN_FPS_FIELD_NUMBER: _ClassVar[int]
+    MAX_FPS_FIELD_NUMBER: _ClassVar[int]
+    MAX_STEPS_FIELD_NUMBER: _ClassVar[int]
+    MAX_GUIDANCE_SCALE_FIELD_NUMBER: _ClassVar[int]
+    MAX_PROMPT_CHARS_FIELD_NUMBER: _ClassVar[int]
+    MAX_LORA_WEIGHT_FIELD_NUMBER: _ClassVar[int]
     protocol_version: str
     server_version: str
     model_id: str
@@ -134,7 +141,16 @@ class Capabilities(_message.Message):
     audio_sample_rate: int
     two_stage: bool
     auth_required: bool
-    def __init__(self, protocol_version: _Optional[str] = ..., server_version: _Optional[str] = ..., model_id: _Optional[str] = ..., model_variant: _Optional[str] = ..., loras: _Optional[_Iterable[_Union[LoraInfo, _Mapping]]] = ..., frame_step: _Optional[int] = ..., max_frames: _Optional[int] = ..., size_multiple: _Optional[int] = ..., max_width: _Optional[int] = ..., max_height: _Optional[int] = ..., gpu_memory_free_bytes: _Optional[int] = ..., device: _Optional[str] = ..., default_steps: _Optional[int] = ..., default_guidance_scale: _Optional[float] = ..., default_fps: _Optional[float] = ..., audio_sample_rate: _Optional[int] = ..., two_stage: _Optional[bool] = ..., auth_required: _Optional[bool] = ...) -> None: ...
+    engine: str
+    min_frames: int
+    latent_cell: int
+    min_fps: float
+    max_fps: float
+    max_steps: int
+    max_guidance_scale: float
+    max_prompt_chars: int
+    max_lora_weight: float
+    def __init__(self, protocol_version: _Optional[str] = ..., server_version: _Optional[str] = ..., model_id: _Optional[str] = ..., model_variant: _Optional[str] = ..., loras: _Optional[_Iterable[_Union[LoraInfo, _Mapping]]] = ..., frame_step: _Optional[int] = ..., max_frames: _Optional[int] = ..., size_multiple: _Optional[int] = ..., max_width: _Optional[int] = ..., max_height: _Optional[int] = ..., gpu_memory_free_bytes: _Optional[int] = ..., device: _Optional[str] = ..., default_steps: _Optional[int] = ..., default_guidance_scale: _Optional[float] = ..., default_fps: _Optional[float] = ..., audio_sample_rate: _Optional[int] = ..., two_stage: _Optional[bool] = ..., auth_required: _Optional[bool] = ..., engine: _Optional[str] = ..., min_frames: _Optional[int] = ..., latent_cell: _Optional[int] = ..., min_fps: _Optional[float] = ..., max_fps: _Optional[float] = ..., max_steps: _Optional[int] = ..., max_guidance_scale: _Optional[float] = ..., max_prompt_chars: _Optional[int] = ..., max_lora_weight: _Optional[float] = ...) -> None: ...
 
 class CameraFrame(_message.Message):
     __slots__ = ("fx", "fy", "cx", "cy", "world_to_camera", "lens_mm")
@@ -168,23 +184,31 @@ class CameraSettings(_message.Message):
     reference_downscale_factor: int
     def __init__(self, mode: _Optional[_Union[CameraMode, str]] = ..., preset_lora: _Optional[str] = ..., trajectory_lora: _Optional[str] = ..., weight: _Optional[float] = ..., frames: _Optional[_Iterable[_Union[CameraFrame, _Mapping]]] = ..., reference_downscale_factor: _Optional[int] = ...) -> None: ...
 
-class ControlSettings(_message.Message):
-    __slots__ = ("lora", "lora_weight", "strength", "frame_strength", "background_strength", "has_background_strength", "reference_downscale_factor")
+class ControlInput(_message.Message):
+    __slots__ = ("kind", "lora", "lora_weight", "strength", "frame_strength", "background_strength", "reference_downscale_factor", "width", "height", "num_frames", "has_mask")
+    KIND_FIELD_NUMBER: _ClassVar[int]
     LORA_FIELD_NUMBER: _ClassVar[int]
     LORA_WEIGHT_FIELD_NUMBER: _ClassVar[int]
     STRENGTH_FIELD_NUMBER: _ClassVar[int]
     FRAME_STRENGTH_FIELD_NUMBER: _ClassVar[int]
     BACKGROUND_STRENGTH_FIELD_NUMBER: _ClassVar[int]
-    HAS_BACKGROUND_STRENGTH_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_DOWNSCALE_FACTOR_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    NUM_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    HAS_MASK_FIELD_NUMBER: _ClassVar[int]
+    kind: str
     lora: str
     lora_weight: float
     strength: float
     frame_strength: _containers.RepeatedScalarFieldContainer[float]
     background_strength: float
-    has_background_strength: bool
     reference_downscale_factor: int
-    def __init__(self, lora: _Optional[str] = ..., lora_weight: _Optional[float] = ..., strength: _Optional[float] = ..., frame_strength: _Optional[_Iterable[float]] = ..., background_strength: _Optional[float] = ..., has_background_strength: _Optional[bool] = ..., reference_downscale_factor: _Optional[int] = ...) -> None: ...
+    width: int
+    height: int
+    num_frames: int
+    has_mask: bool
+    def __init__(self, kind: _Optional[str] = ..., lora: _Optional[str] = ..., lora_weight: _Optional[float] = ..., strength: _Optional[float] = ..., frame_strength: _Optional[_Iterable[float]] = ..., background_strength: _Optional[float] = ..., reference_downscale_factor: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., num_frames: _Optional[int] = ..., has_mask: _Optional[bool] = ...) -> None: ...
 
 class LoraWeight(_message.Message):
     __slots__ = ("name", "weight")
@@ -195,7 +219,7 @@ class LoraWeight(_message.Message):
     def __init__(self, name: _Optional[str] = ..., weight: _Optional[float] = ...) -> None: ...
 
 class ShotManifest(_message.Message):
-    __slots__ = ("request_id", "prompt", "negative_prompt", "width", "height", "num_frames", "fps", "seed", "num_inference_steps", "guidance_scale", "control", "camera", "extra_loras", "audio", "shot_name", "client_info", "control_width", "control_height", "frame_start", "num_control_frames", "has_mask")
+    __slots__ = ("request_id", "prompt", "negative_prompt", "width", "height", "num_frames", "fps", "seed", "num_inference_steps", "guidance_scale", "camera", "extra_loras", "audio", "shot_name", "client_info", "frame_start", "controls")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     NEGATIVE_PROMPT_FIELD_NUMBER: _ClassVar[int]
@@ -206,17 +230,13 @@ class ShotManifest(_message.Message):
     SEED_FIELD_NUMBER: _ClassVar[int]
     NUM_INFERENCE_STEPS_FIELD_NUMBER: _ClassVar[int]
     GUIDANCE_SCALE_FIELD_NUMBER: _ClassVar[int]
-    CONTROL_FIELD_NUMBER: _ClassVar[int]
     CAMERA_FIELD_NUMBER: _ClassVar[int]
     EXTRA_LORAS_FIELD_NUMBER: _ClassVar[int]
     AUDIO_FIELD_NUMBER: _ClassVar[int]
     SHOT_NAME_FIELD_NUMBER: _ClassVar[int]
     CLIENT_INFO_FIELD_NUMBER: _ClassVar[int]
-    CONTROL_WIDTH_FIELD_NUMBER: _ClassVar[int]
-    CONTROL_HEIGHT_FIELD_NUMBER: _ClassVar[int]
     FRAME_START_FIELD_NUMBER: _ClassVar[int]
-    NUM_CONTROL_FRAMES_FIELD_NUMBER: _ClassVar[int]
-    HAS_MASK_FIELD_NUMBER: _ClassVar[int]
+    CONTROLS_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     prompt: str
     negative_prompt: str
@@ -227,32 +247,30 @@ class ShotManifest(_message.Message):
     seed: int
     num_inference_steps: int
     guidance_scale: float
-    control: ControlSettings
     camera: CameraSettings
     extra_loras: _containers.RepeatedCompositeFieldContainer[LoraWeight]
     audio: bool
     shot_name: str
     client_info: str
-    control_width: int
-    control_height: int
     frame_start: int
-    num_control_frames: int
-    has_mask: bool
-    def __init__(self, request_id: _Optional[str] = ..., prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., num_frames: _Optional[int] = ..., fps: _Optional[float] = ..., seed: _Optional[int] = ..., num_inference_steps: _Optional[int] = ..., guidance_scale: _Optional[float] = ..., control: _Optional[_Union[ControlSettings, _Mapping]] = ..., camera: _Optional[_Union[CameraSettings, _Mapping]] = ..., extra_loras: _Optional[_Iterable[_Union[LoraWeight, _Mapping]]] = ..., audio: _Optional[bool] = ..., shot_name: _Optional[str] = ..., client_info: _Optional[str] = ..., control_width: _Optional[int] = ..., control_height: _Optional[int] = ..., frame_start: _Optional[int] = ..., num_control_frames: _Optional[int] = ..., has_mask: _Optional[bool] = ...) -> None: ...
+    controls: _containers.RepeatedCompositeFieldContainer[ControlInput]
+    def __init__(self, request_id: _Optional[str] = ..., prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., num_frames: _Optional[int] = ..., fps: _Optional[float] = ..., seed: _Optional[int] = ..., num_inference_steps: _Optional[int] = ..., guidance_scale: _Optional[float] = ..., camera: _Optional[_Union[CameraSettings, _Mapping]] = ..., extra_loras: _Optional[_Iterable[_Union[LoraWeight, _Mapping]]] = ..., audio: _Optional[bool] = ..., shot_name: _Optional[str] = ..., client_info: _Optional[str] = ..., frame_start: _Optional[int] = ..., controls: _Optional[_Iterable[_Union[ControlInput, _Mapping]]] = ...) -> None: ...
 
 class FrameChunk(_message.Message):
-    __slots__ = ("kind", "index", "offset", "data", "end_of_frame")
+    __slots__ = ("kind", "index", "offset", "data", "end_of_frame", "control")
     KIND_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     END_OF_FRAME_FIELD_NUMBER: _ClassVar[int]
+    CONTROL_FIELD_NUMBER: _ClassVar[int]
     kind: FrameKind
     index: int
     offset: int
     data: bytes
     end_of_frame: bool
-    def __init__(self, kind: _Optional[_Union[FrameKind, str]] = ..., index: _Optional[int] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ..., end_of_frame: _Optional[bool] = ...) -> None: ...
+    control: int
+    def __init__(self, kind: _Optional[_Union[FrameKind, str]] = ..., index: _Optional[int] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ..., end_of_frame: _Optional[bool] = ..., control: _Optional[int] = ...) -> None: ...
 
 class SubmitShotRequest(_message.Message):
     __slots__ = ("manifest", "frame")

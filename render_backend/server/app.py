@@ -19,11 +19,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
+from ..engine.contract import RenderEngine
 from ..proto import render_pb2 as pb
 from ..proto import render_pb2_grpc as pb_grpc
 from .auth import BearerAuth
 from .config import ServerConfig
-from .queue import JobBoard, JobRunner
+from .queue import JobBoard, JobRunner, model_info
 from .service import RenderService
 from .store import JobStore
 
@@ -46,7 +47,7 @@ def security_warnings(config: ServerConfig) -> list[str]:
 
 
 class RenderServer:
-    def __init__(self, engine, config: ServerConfig):
+    def __init__(self, engine: RenderEngine, config: ServerConfig):
         self.engine = engine
         self.config = config
         self.port: Optional[int] = None
@@ -112,8 +113,7 @@ class RenderServer:
         log.info("model loaded; serving")
 
     def _model_info(self) -> dict:
-        caps = self.engine.capabilities()
-        return {k: caps.get(k) for k in ("model_id", "model_variant", "variant", "device") if k in caps}
+        return model_info(self.engine.capabilities())
 
     def _after_job(self) -> None:
         self.store.enforce_retention(self.config.retention_days, self.config.retention_bytes)

@@ -23,9 +23,9 @@ from google.protobuf.json_format import MessageToDict
 from .. import __version__, media
 from ..engine.request import Cancelled, EngineError, RenderResult
 from ..proto import render_pb2 as pb
+from .convert import ShotError, manifest_to_request
 from .store import CANCELLED, DONE, ENCODING, FAILED, QUEUED, RUNNING, JobRecord, JobStore
-from .upload import load_frames
-from .validation import ShotError, build_request
+from .upload import load_controls
 
 log = logging.getLogger("render_backend.server")
 
@@ -201,8 +201,7 @@ class JobRunner:
         try:
             m = job.manifest
             inputs = self.store.inputs_dir(job_id)
-            req = build_request(m, load_frames(inputs, "control", m.num_control_frames),
-                                load_frames(inputs, "mask", m.num_control_frames if m.has_mask else 0))
+            req = manifest_to_request(m, *load_controls(inputs, m))
             result = self.engine.render(req, progress=progress, on_plan=on_plan,
                                         should_cancel=lambda: flag.is_set() or self._stopping.is_set())
             denoise_end = time.monotonic()
@@ -258,8 +257,14 @@ def result_sidecar(m: pb.ShotManifest, result: RenderResult, *, model: dict, tim
     }
 
 
+def model_info(caps) -> dict:
+    """What a sidecar records about the model (EngineCapabilities -> plain dict)."""
+    return {"engine": caps.engine, "model_id": caps.model_id, "model_variant": caps.model_variant,
+            "device": caps.device, "dtype": caps.dtype}
+
+
 def _camera_move(info: dict) -> str:
     cam = info.get("camera") if isinstance(info, dict) else None
     if isinstance(cam, dict):
-        return str(cam.get("move") or cam.get("classification") or "")
+        return str(cam.get("move") or "")
     return str(cam or "")

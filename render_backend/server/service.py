@@ -16,18 +16,15 @@ from typing import Optional
 
 import grpc
 
-from .. import __version__
+from ..engine.contract import RenderEngine
+from ..engine.request import EngineError
 from ..proto import render_pb2 as pb
 from ..proto import render_pb2_grpc as pb_grpc
 from .config import ServerConfig
+from .convert import ShotError, capabilities_to_proto, manifest_to_request
 from .queue import JobBoard, JobRunner
 from .store import DONE, ENCODING, QUEUED, RUNNING, TERMINAL, JobStore, now_ms
 from .upload import ShotUpload
-from .validation import Limits, ShotError, check_manifest
-
-PROTOCOL_VERSION = "1.1"
-LORA_KINDS = {"control": pb.LORA_KIND_CONTROL, "camera_preset": pb.LORA_KIND_CAMERA_PRESET,
-              "camera_trajectory": pb.LORA_KIND_CAMERA_TRAJECTORY, "style": pb.LORA_KIND_STYLE}
 
 
 async def _abort(context, code: str, message: str):
@@ -39,7 +36,7 @@ def manifest_sha256(m: pb.ShotManifest) -> str:
 
 
 class RenderService(pb_grpc.RenderServiceServicer):
-    def __init__(self, config: ServerConfig, engine, store: JobStore, runner: JobRunner, board: JobBoard,
+    def __init__(self, config: ServerConfig, engine: RenderEngine, store: JobStore, runner: JobRunner, board: JobBoard,
                  load_error: Callable[[], Optional[str]]):
         self.config = config
         self.engine = engine
@@ -49,14 +46,13 @@ class RenderService(pb_grpc.RenderServiceServicer):
         self.load_error = load_error
 
     # ------------------------------------------------------------ helpers
-    async def _require_model(self, context) -> dict:
+    async def _require_model(self, context) -> None:
         if not self.runner.engine_ready.is_set():
             err = self.load_error()
             if err:
                 await _abort(context, "UNAVAILABLE", f"the model failed to load: {err}; fix the server's "
                              "--model/--lora flags and restart it")
             await _abort(context, "UNAVAILABLE", "model is loading, retry in a few seconds")
-        return self.engine.capabilities()
 
     async def _job(self, job_id: str, context):
         job = self.store.get(job_id) if job_id else None
@@ -67,28 +63,12 @@ class RenderService(pb_grpc.RenderServiceServicer):
 
     # ------------------------------------------------------------ capabilities
     async def GetCapabilities(self, request, context):
-        caps = await self._require_model(context)
-        c = pb.Capabilities(protocol_version=PROTOCOL_VERSION, server_version=__version__,
-                            auth_required=bool(self.config.token))
-        for key in ("model_id", "model_variant", "frame_step", "max_frames", "size_multiple", "max_width",
-                    "max_height", "gpu_memory_free_bytes", "device", "default_steps", "default_guidance_scale",
-                    "default_fps", "audio_sample_rate", "two_stage"):
-            value = caps.get(key, caps.get("variant") if key == "model_variant" else None)
-            if value is not None:
-                setattr(c, key, type(getattr(c, key))(value))
-        for lo in caps.get("loras", []):
-            c.loras.add(name=lo["name"], kind=LORA_KINDS.get(lo.get("kind"), pb.LORA_KIND_UNSPECIFIED),
-                        reference_downscale_factor=int(lo.get("reference_downscale_factor") or 0),
-                        camera_move=lo.get("camera_move") or "", sha256=lo.get("sha256") or "",
-                        rank=int(lo.get("rank") or 0),
-                        reference_size_divisor=int(lo.get("reference_size_divisor") or 0),
-                        reference_size_multiple=int(lo.get("reference_size_multiple") or 0))
-        return c
+        await self._require_model(context)
+        return capabilities_to_proto(self.engine.capabilities(), auth_required=bool(self.config.token))
 
     # ------------------------------------------------------------ submit
     async def SubmitShot(self, request_iterator, context):
-        caps = await self._require_model(context)
-        limits = Limits.from_capabilities(caps)
+        await self._require_model(context)
         manifest, upload, incoming, warnings = None, None, None, []
         try:
             async for msg in request_iterator:
@@ -104,7 +84,8 @@ class RenderService(pb_grpc.RenderServiceServicer):
                         if existing is not None:
                             # Idempotent resubmit: answer now, the frames are already stored.
                             return self._deduplicated(existing, digest)
-                    warnings = check_manifest(manifest, limits)
+                    # The engine's one check, before a byte of the upload is stored.
+                    warnings = self.engine.check_request(manifest_to_request(manifest))
                     incoming = self.store.new_incoming_dir()
                     upload = ShotUpload(manifest, incoming, self.config.max_upload_bytes)
                 elif which == "frame":
@@ -121,10 +102,10 @@ class RenderService(pb_grpc.RenderServiceServicer):
             incoming = None
             if not created:  # a concurrent submit with the same request_id won
                 return self._deduplicated(job, digest)
-        except ShotError as e:
+        except (ShotError, EngineError) as e:
             if incoming is not None:
                 shutil.rmtree(incoming, ignore_errors=True)
-            await _abort(context, e.code, e.message)
+            await _abort(context, e.code, str(e))
         self.runner.wake()
         self.board.changed()
         return pb.SubmitShotResponse(job_id=job.job_id, queue_position=self.runner.queue_position(job.job_id),

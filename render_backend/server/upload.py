@@ -1,9 +1,9 @@
 """Receiving one shot's frames: PNG chunks in order, checked and written to an incoming folder.
 
-Rules (ltxrender.v1 FrameChunk): for each kind (control, mask) frames arrive with index
-0, 1, 2, ... ; a frame may span chunks whose `offset` is the byte position in its PNG;
-`end_of_frame` closes it. Kinds may interleave. Each finished frame must decode as a PNG
-of exactly control_width x control_height. Errors are `ShotError`s naming what to fix.
+Rules (ltxrender.v1 FrameChunk): for each control of the manifest and each kind (canvas, mask)
+frames arrive with index 0, 1, 2, ... ; a frame may span chunks whose `offset` is the byte
+position in its PNG; `end_of_frame` closes it. Streams may interleave. Each finished frame must
+decode as a PNG of exactly the control's width x height. Errors are `ShotError`s naming what to fix.
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..proto import render_pb2 as pb
-from .validation import ShotError
+from .convert import ShotError
 
-KIND_NAMES = {pb.FRAME_KIND_CONTROL: "control", pb.FRAME_KIND_MASK: "mask"}
+KIND_NAMES = {pb.FRAME_KIND_CONTROL: "canvas", pb.FRAME_KIND_MASK: "mask"}
 
 
-def frame_path(inputs_dir: Path, kind: str, index: int) -> Path:
-    return inputs_dir / kind / f"{index:06d}.png"
+def frame_path(inputs_dir: Path, control: int, kind: str, index: int) -> Path:
+    """inputs/<control index>/<canvas|mask>/NNNNNN.png (0-based frame index)."""
+    return inputs_dir / str(control) / kind / f"{index:06d}.png"
 
 
 class ShotUpload:
@@ -33,82 +34,93 @@ class ShotUpload:
         self.inputs = incoming / "inputs"
         self.max_bytes = max_bytes
         self.received_bytes = 0
-        self.size = (manifest.control_width or manifest.width, manifest.control_height or manifest.height)
-        self.expected = {"control": manifest.num_control_frames,
-                         "mask": manifest.num_control_frames if manifest.has_mask else 0}
-        self.done = {"control": 0, "mask": 0}  # finished frames per kind
-        self.partial: dict[str, Optional[bytearray]] = {"control": None, "mask": None}
+        self.size = {i: (c.width, c.height) for i, c in enumerate(manifest.controls)}
+        self.expected = {(i, kind): c.num_frames if kind == "canvas" or c.has_mask else 0
+                         for i, c in enumerate(manifest.controls) for kind in ("canvas", "mask")}
+        self.done = dict.fromkeys(self.expected, 0)  # finished frames per (control, kind)
+        self.partial: dict[tuple[int, str], Optional[bytearray]] = dict.fromkeys(self.expected)
 
     def add(self, chunk: pb.FrameChunk) -> None:
         kind = KIND_NAMES.get(chunk.kind)
         if kind is None:
             raise ShotError("INVALID_ARGUMENT", f"frame chunk kind {chunk.kind} is unknown; use CONTROL or MASK")
-        if kind == "mask" and not self.m.has_mask:
-            raise ShotError("INVALID_ARGUMENT", "mask frames were sent but manifest.has_mask is false; "
-                            "set has_mask or stop sending masks")
+        if chunk.control >= len(self.m.controls):
+            raise ShotError("INVALID_ARGUMENT", f"a frame names control {chunk.control} but the manifest has "
+                            f"{len(self.m.controls)} control(s); number them from 0")
+        key = (chunk.control, kind)
+        what = f"controls[{chunk.control}] {kind}"
+        if kind == "mask" and not self.m.controls[chunk.control].has_mask:
+            raise ShotError("INVALID_ARGUMENT", f"mask frames were sent for controls[{chunk.control}] but its "
+                            "has_mask is false; set has_mask or stop sending masks")
         self.received_bytes += len(chunk.data)
         if self.received_bytes > self.max_bytes:
             raise ShotError("RESOURCE_EXHAUSTED",
                             f"upload is larger than this server's limit of {self.max_bytes / 2**20:.0f} MiB; "
                             "send fewer or smaller frames, or raise --max-upload-mib on the server")
-        index = self.done[kind]
-        if index >= self.expected[kind]:
-            raise ShotError("INVALID_ARGUMENT", f"too many {kind} frames: the manifest announces "
-                            f"{self.expected[kind]} (num_control_frames)")
+        index = self.done[key]
+        if index >= self.expected[key]:
+            raise ShotError("INVALID_ARGUMENT", f"too many {what} frames: the manifest announces "
+                            f"{self.expected[key]} (num_frames)")
         if chunk.index != index:
-            raise ShotError("INVALID_ARGUMENT", f"{kind} frame {chunk.index} arrived out of order; "
+            raise ShotError("INVALID_ARGUMENT", f"{what} frame {chunk.index} arrived out of order; "
                             f"expected frame {index} (send frames in order 0, 1, 2, ...)")
-        buf = self.partial[kind] if self.partial[kind] is not None else bytearray()
+        buf = self.partial[key] if self.partial[key] is not None else bytearray()
         if chunk.offset != len(buf):
-            raise ShotError("INVALID_ARGUMENT", f"{kind} frame {index}: chunk offset {chunk.offset} but "
+            raise ShotError("INVALID_ARGUMENT", f"{what} frame {index}: chunk offset {chunk.offset} but "
                             f"{len(buf)} bytes were received; send a frame's chunks in order")
         buf += chunk.data
-        self.partial[kind] = buf
+        self.partial[key] = buf
         if chunk.end_of_frame:
-            self._finish(kind, index, bytes(buf))
-            self.partial[kind] = None
-            self.done[kind] += 1
+            self._finish(key, index, bytes(buf))
+            self.partial[key] = None
+            self.done[key] += 1
 
-    def _finish(self, kind: str, index: int, png: bytes) -> None:
+    def _finish(self, key: tuple[int, str], index: int, png: bytes) -> None:
+        control, kind = key
+        what = f"controls[{control}] {kind}"
         if png[:8] != b"\x89PNG\r\n\x1a\n":
-            raise ShotError("INVALID_ARGUMENT", f"{kind} frame {index} is not a PNG; send PNG bytes")
+            raise ShotError("INVALID_ARGUMENT", f"{what} frame {index} is not a PNG; send PNG bytes")
         try:
             with Image.open(io.BytesIO(png)) as img:
                 img.load()
                 size = img.size
         except (UnidentifiedImageError, OSError, ValueError) as e:
-            raise ShotError("INVALID_ARGUMENT", f"{kind} frame {index} does not decode as a PNG ({e}); "
+            raise ShotError("INVALID_ARGUMENT", f"{what} frame {index} does not decode as a PNG ({e}); "
                             "re-export the frame") from None
-        if size != self.size:
-            raise ShotError("INVALID_ARGUMENT", f"{kind} frame {index} is {size[0]}x{size[1]} but the "
-                            f"manifest says control_width x control_height = {self.size[0]}x{self.size[1]}")
+        want = self.size[control]
+        if size != want:
+            raise ShotError("INVALID_ARGUMENT", f"{what} frame {index} is {size[0]}x{size[1]} but the "
+                            f"manifest says controls[{control}] is {want[0]}x{want[1]}")
         # A plain write: the whole incoming folder becomes the job's in one atomic rename
         # (JobStore.create), so a half-written frame is never part of a job.
-        path = frame_path(self.inputs, kind, index)
+        path = frame_path(self.inputs, control, kind, index)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(png)
 
     def finish(self) -> None:
         """Called at the end of the stream: every announced frame must be complete."""
-        for kind, buf in self.partial.items():
+        for (control, kind), buf in self.partial.items():
             if buf is not None:
-                raise ShotError("INVALID_ARGUMENT", f"{kind} frame {self.done[kind]} was not finished "
-                                "(no chunk with end_of_frame); the upload was cut short, resend the shot")
-        for kind, want in self.expected.items():
-            if self.done[kind] != want:
-                raise ShotError("INVALID_ARGUMENT", f"got {self.done[kind]} {kind} frames but the manifest "
-                                f"announces {want}; send one per output frame")
+                raise ShotError("INVALID_ARGUMENT", f"controls[{control}] {kind} frame {self.done[control, kind]} "
+                                "was not finished (no chunk with end_of_frame); the upload was cut short, resend "
+                                "the shot")
+        for (control, kind), want in self.expected.items():
+            if self.done[control, kind] != want:
+                raise ShotError("INVALID_ARGUMENT", f"got {self.done[control, kind]} controls[{control}] {kind} "
+                                f"frames but the manifest announces {want}; send one per output frame")
 
 
-def load_frames(inputs_dir: Path, kind: str, count: int) -> Optional[list[np.ndarray]]:
-    """Decoded frames of one kind: control -> uint8 (H, W, 3) RGB; mask -> bool (H, W), >= 128 inside."""
-    if count == 0:
-        return None
-    frames = []
-    for i in range(count):
-        with Image.open(frame_path(inputs_dir, kind, i)) as img:
-            if kind == "mask":
-                frames.append(np.asarray(img.convert("L")) >= 128)
-            else:
-                frames.append(np.asarray(img.convert("RGB")))
-    return frames
+def load_controls(inputs_dir: Path, manifest: pb.ShotManifest) -> tuple[list[np.ndarray], list[Optional[list]]]:
+    """Decoded frames per control: canvases (F, H, W, 3) uint8 RGB, masks bool (H, W) >= 128 inside."""
+    frames, masks = [], []
+    for i, c in enumerate(manifest.controls):
+        frames.append(np.stack([decode_png(frame_path(inputs_dir, i, "canvas", k), "RGB") for k in range(c.num_frames)]))
+        masks.append([decode_png(frame_path(inputs_dir, i, "mask", k), "L") >= 128 for k in range(c.num_frames)]
+                     if c.has_mask else None)
+    return frames, masks
+
+
+def decode_png(path: Path, mode: str) -> np.ndarray:
+    """A PNG as uint8: mode "RGB" (H, W, 3) or "L" (H, W). The server and `render BUNDLE` decode alike."""
+    with Image.open(path) as img:
+        return np.asarray(img.convert(mode))

@@ -28,7 +28,7 @@ CONTROL_X2 = "control_x2"  # a control LoRA trained at reference factor 2 (see t
 @dataclass
 class LiveServer:
     background: object  # BackgroundServer
-    engine: object      # render_backend.engine.engine.Engine
+    engine: object      # render_backend.engine.ltx2.engine.LTX2Engine
     token: str
 
     @property
@@ -67,7 +67,7 @@ def tiny_model(tmp_path_factory) -> Path:
     from safetensors import safe_open
     from safetensors.torch import save_file
 
-    from render_backend.engine.test_model import make_test_model
+    from render_backend.engine.ltx2.test_model import make_test_model
 
     model = make_test_model(tmp_path_factory.mktemp("addon-model") / "tiny-ltx2")
     loras = model / "loras"
@@ -82,10 +82,10 @@ def tiny_model(tmp_path_factory) -> Path:
 def engine(tiny_model):
     import torch
 
-    from render_backend.engine.engine import Engine
+    from render_backend.engine.ltx2.engine import LTX2Engine
 
     torch.set_num_threads(1)
-    e = Engine(str(tiny_model), device="cpu")
+    e = LTX2Engine(str(tiny_model), device="cpu")
     e.load()
     return e
 
@@ -113,11 +113,11 @@ def live_server(engine, tmp_path_factory):
 @pytest.fixture(scope="session")
 def loading_address(tiny_model, tmp_path_factory):
     """A real server whose engine is still loading its weights (health NOT_SERVING)."""
-    from render_backend.engine.engine import Engine
+    from render_backend.engine.ltx2.engine import LTX2Engine
 
     gate = threading.Event()
 
-    class StillLoading(Engine):  # the real engine; its load() waits until the test is over
+    class StillLoading(LTX2Engine):  # the real engine; its load() waits until the test is over
         def load(self):
             gate.wait()
             raise RuntimeError("test over: never loaded")

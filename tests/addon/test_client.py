@@ -87,7 +87,7 @@ def test_check_reports_health_model_loras_and_limits(live_server):
     with RenderClient(_profile(live_server)) as client:
         caps = client.check()
         assert client.last_health == "SERVING"
-    assert caps.protocol_version == "1.1" and caps.max_frames == live_server.engine.capabilities()["max_frames"]
+    assert caps.protocol_version == "2.0" and caps.max_frames == live_server.engine.capabilities()["max_frames"]
     limits = server_limits(caps)
     # [divisor, multiple] of every LoRA that reads a canvas (single-stage server: divisor = factor)
     assert limits["reference_sizes"] == {"control": [1, 32], "control_peft": [1, 32], CONTROL_X2: [2, 64],

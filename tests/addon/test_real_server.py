@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def real_server(tmp_path_factory):
     """`python -m render_backend.cli serve` on a free port with a token file; yields (address, token)."""
-    from render_backend.engine.test_model import make_test_model
+    from render_backend.engine.ltx2.test_model import make_test_model
 
     folder = tmp_path_factory.mktemp("real-server")
     model = make_test_model(folder / "tiny-ltx2")

@@ -29,7 +29,7 @@ def test_grid_bench_prints_the_factor_ratio():
 
 
 def test_server_overhead_bench_prints_the_ratio_against_its_target(tmp_path):
-    from render_backend.engine.test_model import make_test_model
+    from render_backend.engine.ltx2.test_model import make_test_model
 
     model = make_test_model(tmp_path / "tiny")  # not ./.cache: tests leave the checkout alone
     out = run_bench("server_overhead.py", "--model", str(model))

@@ -11,16 +11,16 @@ torch.set_num_threads(1)
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory):
-    from render_backend.engine.test_model import make_test_model
+    from render_backend.engine.ltx2.test_model import make_test_model
 
     return make_test_model(tmp_path_factory.mktemp("engine") / "tiny-ltx2")
 
 
 @pytest.fixture(scope="session")
 def engine(tiny_model):
-    from render_backend.engine.engine import Engine
+    from render_backend.engine.ltx2.engine import LTX2Engine
 
-    e = Engine(str(tiny_model), device="cpu")
+    e = LTX2Engine(str(tiny_model), device="cpu")
     e.load()
     return e
 

@@ -7,7 +7,7 @@ import math
 import torch
 from diffusers.models.transformers.transformer_ltx2 import LTX2AudioVideoAttnProcessor
 
-from render_backend.engine.attention import (
+from render_backend.engine.ltx2.attention import (
     ReferenceBiasAttnProcessor,
     build_audio_over_video_bias,
     build_video_self_bias,
@@ -54,7 +54,7 @@ def test_block_structure_of_two_reference_groups():
 
 
 def test_processor_matches_diffusers_without_bias(engine):
-    from render_backend.engine.attention import ReferenceBias
+    from render_backend.engine.ltx2.attention import ReferenceBias
 
     attn = engine.pipe.transformer.transformer_blocks[0].attn1
     torch.manual_seed(1)

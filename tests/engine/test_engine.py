@@ -7,10 +7,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from render_backend.engine.engine import Engine
+from render_backend.engine.ltx2.engine import LTX2Engine
 from render_backend.engine.loras import check_lora_shapes, inspect_lora
 from render_backend.engine.request import (
     Cancelled,
+    ControlInput,
     InvalidRequest,
     LoraMismatch,
     NotLoaded,
@@ -46,7 +47,7 @@ def test_render_shapes_audio_and_info(engine):
 
 
 def test_same_seed_same_output_other_seed_differs(engine, canvas):
-    req = request(control_frames=canvas(), control_lora="control", strength=0.6)
+    req = request(controls=[ControlInput(frames=canvas(), lora="control", strength=0.6)])
     a, b = engine.render(req), engine.render(req)
     assert np.array_equal(a.video, b.video) and np.array_equal(a.audio, b.audio)
     req.seed = 8
@@ -56,17 +57,15 @@ def test_same_seed_same_output_other_seed_differs(engine, canvas):
 
 def test_capabilities_list_loras_by_kind(engine):
     caps = engine.capabilities()
-    assert caps["variant"] == "tiny-test" and caps["device"] == "cpu"
-    assert (caps["frame_step"], caps["size_multiple"], caps["default_steps"]) == (8, 32, 8)
-    kinds = {lo["name"]: (lo["kind"], lo["reference_downscale_factor"], lo["camera_move"]) for lo in caps["loras"]}
+    assert (caps.engine, caps.model_variant, caps.device) == ("ltx2", "tiny-test", "cpu")
+    assert (caps.frame_step, caps.min_frames, caps.size_multiple, caps.default_steps) == (8, 9, 32, 8)
+    kinds = {lo.name: (lo.kind, lo.reference_downscale_factor, lo.camera_move) for lo in caps.loras}
     assert kinds["control"] == ("control", 1, None)
     assert kinds["camera_trajectory"] == ("camera_trajectory", 4, None)
     assert kinds["camera_jib_up"] == ("camera_preset", None, "jib_up")
-    assert all(len(lo["sha256"]) == 64 and lo["rank"] == 4 for lo in caps["loras"])
-    # Reference canvas = (W / divisor) x (H / divisor); W and H multiples of 32 x divisor; 0 = no reference.
-    size_rule = {lo["name"]: (lo["reference_size_divisor"], lo["reference_size_multiple"]) for lo in caps["loras"]}
-    assert (size_rule["control"], size_rule["camera_trajectory"], size_rule["camera_jib_up"]) == (
-        (1, 32), (4, 128), (0, 0))
+    assert all(len(lo.sha256) == 64 and lo.rank == 4 for lo in caps.loras)
+    # Reference canvas = output / factor in one stage; W and H must be multiples of 32 x factor.
+    assert caps.reference_size(256, 128, 4) == (64, 32) and caps.reference_divisor(4) == 4
 
 
 @pytest.mark.parametrize("name", ["control", "control_peft"])
@@ -94,7 +93,7 @@ def test_load_refuses_a_mismatched_lora(tiny_model, tmp_path):
     bad = tmp_path / "wide.safetensors"
     save_file({"transformer.transformer_blocks.1.ff.net.2.lora_A.weight": torch.ones(2, 7),
                "transformer.transformer_blocks.1.ff.net.2.lora_B.weight": torch.ones(32, 2)}, str(bad))
-    e = Engine(str(tiny_model), loras={"wide": str(bad)})
+    e = LTX2Engine(str(tiny_model), loras={"wide": str(bad)})
     with pytest.raises(LoraMismatch, match=r"\(2, 7\).*transformer_blocks.1.ff.net.2"):
         e.load()
     assert not e.loaded
@@ -138,7 +137,7 @@ def test_cuda_oom_becomes_out_of_memory_with_a_suggestion(engine, canvas, monkey
 
     monkeypatch.setattr(engine.pipe.vae, "decode", boom)
     with pytest.raises(OutOfMemory) as err:
-        engine.render(request(control_frames=canvas(), control_lora="control", strength=0.5))
+        engine.render(request(controls=[ControlInput(frames=canvas(), lora="control", strength=0.5)]))
     # Raised after the handler: no chained traceback keeps the generation's tensors alive.
     assert err.value.code == "RESOURCE_EXHAUSTED" and err.value.__context__ is None
     assert "fewer frames" in str(err.value) and "--cpu-offload" in str(err.value)
@@ -159,23 +158,21 @@ def test_other_runtime_errors_are_not_called_out_of_memory(engine, monkeypatch):
 
 
 @pytest.mark.parametrize("change, message", [
-    (dict(num_frames=120), r"8k\+1 \(got 120\); try 113 or 121"),
-    (dict(width=100), r"width must be a positive multiple of 32 \(got 100\); try 96"),
-    (dict(strength=1.5), "strength"),
-    (dict(camera=None), None),
+    (dict(num_frames=120), r"8k\+1 and at least 9 \(got 120\); try 121 or 113"),
+    (dict(width=100), r"width must be a multiple of 32 \(got 100\); try 96 or 128"),
+    (dict(strength=1.5), r"controls\[0\].strength must be between 0 and 1 \(got 1.5\)"),
+    (dict(camera="sideways"), "camera mode 'sideways' is unknown; use one of auto, preset, trajectory, off"),
 ])
 def test_bad_requests_say_what_to_change(engine, canvas, change, message):
-    if message is None:
-        from render_backend.engine.request import CameraRequest
+    from render_backend.engine.request import CameraRequest
 
-        change = dict(camera=CameraRequest(mode="sideways"))
-        message = "camera mode must be one of auto, preset, trajectory, off"
-    kw = dict(control_frames=canvas(), control_lora="control")
-    kw.update(change)
+    control = ControlInput(frames=canvas(), lora="control", strength=change.pop("strength", 1.0))
+    if "camera" in change:
+        change["camera"] = CameraRequest(mode=change["camera"])
     with pytest.raises(InvalidRequest, match=message):
-        engine.render(request(**kw))
+        engine.render(request(controls=[control], **change))
 
 
 def test_control_canvas_with_wrong_frame_count_is_refused(engine, canvas):
-    with pytest.raises(InvalidRequest, match="control canvas has 5 frames but the shot has 9"):
-        engine.render(request(control_frames=canvas(frames=5), control_lora="control"))
+    with pytest.raises(InvalidRequest, match=r"controls\[0\] has 5 canvas frames but the shot has 9"):
+        engine.render(request(controls=[ControlInput(frames=canvas(frames=5), lora="control")]))

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from render_backend.engine.references import ReferenceCanvas, encode_reference
-from render_backend.engine.request import CameraFrame, CameraRequest, RenderRequest
+from render_backend.engine.ltx2.references import ReferenceCanvas, encode_reference
+from render_backend.engine.request import CameraFrame, CameraRequest, ControlInput, RenderRequest
 
 
 def request(**kw) -> RenderRequest:
@@ -35,7 +35,7 @@ def test_strength_zero_equals_no_reference(engine, canvas):
     # Same adapters in both runs (the control LoRA), only the reference differs.
     engine.render(request(extra_loras=[("control", 1.0)]))
     without, audio_without = engine.last_latents, None
-    result = engine.render(request(control_frames=canvas(), control_lora="control", strength=0.0))
+    result = engine.render(request(controls=[ControlInput(frames=canvas(), lora="control", strength=0.0)]))
     assert gap(engine.last_latents, without) < 1e-5
     assert result.info["references"][0]["tokens"] == 8  # the reference was in the sequence
     again = engine.render(request(extra_loras=[("control", 1.0)]))
@@ -44,11 +44,11 @@ def test_strength_zero_equals_no_reference(engine, canvas):
 
 
 def test_outputs_move_monotonically_away_with_strength(engine, canvas):
-    engine.render(request(control_frames=canvas(), control_lora="control", strength=0.0))
+    engine.render(request(controls=[ControlInput(frames=canvas(), lora="control", strength=0.0)]))
     base = engine.last_latents
     distances = []
     for m in (0.25, 0.5, 0.75, 1.0):
-        engine.render(request(control_frames=canvas(), control_lora="control", strength=m))
+        engine.render(request(controls=[ControlInput(frames=canvas(), lora="control", strength=m)]))
         distances.append(gap(engine.last_latents, base))
     assert distances[0] > 1e-3
     assert all(b > a for a, b in zip(distances, distances[1:], strict=False)), distances
@@ -63,18 +63,18 @@ def test_zero_strength_frames_have_no_influence(engine, canvas):
     # 17 frames = 3 latent frames; frames 9..16 are latent frame 2. Zero them in the curve.
     curve = [1.0] * 9 + [0.0] * 8
     ctrl = canvas(frames=17)
-    engine.render(request(num_frames=17, control_frames=ctrl, control_lora="control", frame_strength=curve))
+    engine.render(request(num_frames=17, controls=[ControlInput(frames=ctrl, lora="control", frame_strength=curve)]))
     base = engine.last_latents
     changed_late = ctrl.copy()
     changed_late[9:] = 255 - changed_late[9:]
-    result = engine.render(request(num_frames=17, control_frames=changed_late, control_lora="control",
-                                   frame_strength=curve))
+    result = engine.render(request(num_frames=17, controls=[ControlInput(frames=changed_late, lora="control",
+                                                                          frame_strength=curve)]))
     assert gap(engine.last_latents, base) < 1e-5
-    assert result.info["control"]["token_strength_min"] == 0.0
+    assert result.info["controls"][0]["token_strength_min"] == 0.0
     changed_early = ctrl.copy()
     changed_early[1:9] = 255 - changed_early[1:9]
-    engine.render(request(num_frames=17, control_frames=changed_early, control_lora="control",
-                          frame_strength=curve))
+    engine.render(request(num_frames=17, controls=[ControlInput(frames=changed_early, lora="control",
+                                                                 frame_strength=curve)]))
     assert gap(engine.last_latents, base) > 1e-3
 
 
@@ -86,24 +86,24 @@ def test_reference_token_count_and_positions_per_factor(engine, canvas, factor, 
     # Positions in target pixel space: the canvas spans the whole 128x128 frame at any factor.
     assert float(enc.coords[0, 1, :, 1].max()) == 128.0 and float(enc.coords[0, 2, :, 1].max()) == 128.0
     assert float(enc.coords[0, 1, :, 0].min()) == 0.0
-    result = engine.render(request(width=128, height=128, control_frames=canvas(height=128, width=128),
-                                   control_lora="control", reference_downscale_factor=factor))
-    assert result.info["references"] == [{"name": "control", "reference_downscale_factor": factor,
+    result = engine.render(request(width=128, height=128, controls=[ControlInput(
+        frames=canvas(height=128, width=128), lora="control", reference_downscale_factor=factor)]))
+    assert result.info["references"] == [{"name": "control:depth+pose", "reference_downscale_factor": factor,
                                           "tokens": enc.tokens.shape[1], "latent_grid": list(grid)}]
-    assert result.info["control"]["factor_source"] == "request"
+    assert result.info["controls"][0]["factor_source"] == "request"
 
 
 def test_mixed_factors_in_one_generation(engine, canvas):
     track = dolly_track(9, 128, 128)
     ctrl = canvas(height=128, width=128)
-    control_only = engine.render(request(width=128, height=128, control_frames=ctrl, control_lora="control",
+    control_only = engine.render(request(width=128, height=128, controls=[ControlInput(frames=ctrl, lora="control")],
                                          camera=CameraRequest(mode="off")))
     latents_control_only = engine.last_latents
-    both = engine.render(request(width=128, height=128, control_frames=ctrl, control_lora="control",
+    both = engine.render(request(width=128, height=128, controls=[ControlInput(frames=ctrl, lora="control")],
                                  camera=CameraRequest(mode="trajectory", trajectory_lora="camera_trajectory",
                                                       frames=track)))
     refs = {r["name"]: (r["reference_downscale_factor"], r["tokens"]) for r in both.info["references"]}
-    assert refs == {"control": (1, 32), "camera_trajectory": (4, 2)}
+    assert refs == {"control:depth+pose": (1, 32), "camera_trajectory": (4, 2)}
     assert [lo["name"] for lo in both.info["loras"]] == ["control", "camera_trajectory"]
     assert both.info["camera"]["canvas_size"] == [32, 32]
     assert gap(engine.last_latents, latents_control_only) > 1e-3
@@ -124,7 +124,7 @@ def test_two_adapters_with_weights_in_one_generation(engine, canvas):
     track = dolly_track(9, 64, 64)
     results = {}
     for w in (0.3, 0.9):
-        req = request(control_frames=canvas(), control_lora="control", control_lora_weight=0.8,
+        req = request(controls=[ControlInput(frames=canvas(), lora="control", lora_weight=0.8)],
                       camera=CameraRequest(mode="preset", preset_lora="camera_dolly_in", weight=w, frames=track))
         results[w] = engine.render(req)
         assert sorted(engine.pipe.get_active_adapters()) == ["camera_dolly_in", "control"]
@@ -143,11 +143,11 @@ def test_auto_camera_applies_the_matching_preset(engine):
 
 
 def test_auto_camera_without_a_matching_preset_says_so(tiny_model, canvas):
-    from render_backend.engine.engine import Engine
+    from render_backend.engine.ltx2.engine import LTX2Engine
     from render_backend.engine.loras import find_loras
 
     loras = {k: v for k, v in find_loras(tiny_model / "loras").items() if k != "camera_dolly_in"}
-    e = Engine(str(tiny_model), loras=loras)
+    e = LTX2Engine(str(tiny_model), loras=loras)
     e.load()
     result = e.render(request(camera=CameraRequest(mode="auto", frames=dolly_track(9, 64, 64))))
     assert result.info["camera"]["lora"] is None and result.info["loras"] == []

@@ -6,6 +6,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from render_backend.engine.contract import LoraCapability
 from render_backend.engine.loras import camera_move_from_name, find_loras, infer_kind, inspect_lora
 from render_backend.engine.request import LoraMismatch
 
@@ -46,8 +47,8 @@ def test_inspect_reads_rank_and_refuses_non_lora_files(tmp_path):
               str(good))
     info = inspect_lora("style_a", good)
     assert (info.kind, info.rank, len(info.sha256)) == ("style", 8, 64)
-    assert info.public() == {"name": "style_a", "kind": "style", "reference_downscale_factor": None,
-                             "camera_move": None, "sha256": info.sha256, "rank": 8}
+    assert info.capability() == LoraCapability(name="style_a", kind="style", reference_downscale_factor=None,
+                                               camera_move=None, sha256=info.sha256, rank=8)
     full = tmp_path / "full_weights.safetensors"
     save_file({"transformer.x.weight": torch.zeros(3, 3)}, str(full))
     with pytest.raises(LoraMismatch, match="no lora_A/lora_down weights: not a LoRA file"):

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from diffusers import FlowMatchEulerDiscreteScheduler
 
-from render_backend.engine.engine import Engine
-from render_backend.engine.limits import DISTILLED_SIGMAS, STAGE_2_SIGMAS, make_scheduler, shift_mu
+from render_backend.engine.ltx2.engine import LTX2Engine
+from render_backend.engine.ltx2.schedules import DISTILLED_SIGMAS, STAGE_2_SIGMAS, make_scheduler, shift_mu
 from render_backend.engine.request import CameraRequest, RenderRequest
-from render_backend.engine.test_model import UPSAMPLER_DIR
+from render_backend.engine.ltx2.test_model import UPSAMPLER_DIR
 
 from .test_fidelity import dolly_track
 
@@ -24,7 +24,7 @@ def request(**kw) -> RenderRequest:
     return RenderRequest(**base)
 
 
-def seen_sigmas(engine: Engine, req: RenderRequest) -> tuple[list[float], dict]:
+def seen_sigmas(engine: LTX2Engine, req: RenderRequest) -> tuple[list[float], dict]:
     """(target-token sigma of every transformer call, result info): read from the transformer's inputs."""
     seen = []
 
@@ -75,16 +75,15 @@ def test_fixed_schedule_ignores_an_ltx2_scheduler_config_at_full_size(terminal, 
 
 
 def test_two_stage_runs_the_stage_2_tail_unshifted_and_reports_it(tiny_model, canvas):
-    two_stage = Engine(str(tiny_model), upsampler=str(tiny_model / UPSAMPLER_DIR))
+    two_stage = LTX2Engine(str(tiny_model), upsampler=str(tiny_model / UPSAMPLER_DIR))
     two_stage.load()
     seen, info = seen_sigmas(two_stage, request(width=128, height=128, num_inference_steps=8))
     assert seen == DISTILLED_SIGMAS + STAGE_2_SIGMAS
     assert info["two_stage"]["stage2_sigmas"] == STAGE_2_SIGMAS + [0.0]
     # Capabilities: references ride in the half-size stage 1, so every divisor doubles.
-    loras = {lo["name"]: lo for lo in two_stage.capabilities()["loras"]}
-    assert (loras["control"]["reference_size_divisor"], loras["control"]["reference_size_multiple"]) == (2, 64)
-    assert (loras["camera_trajectory"]["reference_size_divisor"],
-            loras["camera_trajectory"]["reference_size_multiple"]) == (8, 256)
+    caps = two_stage.capabilities()
+    assert caps.two_stage and (caps.reference_divisor(1), caps.reference_divisor(4)) == (2, 8)
+    assert caps.reference_size(256, 256, caps.lora("camera_trajectory").reference_downscale_factor) == (32, 32)
     # ... and that is the canvas the engine reads: 256 / 8 = 32 pixels.
     result = two_stage.render(request(width=256, height=256, num_inference_steps=1, camera=CameraRequest(
         mode="trajectory", trajectory_lora="camera_trajectory", frames=dolly_track(9, 256, 256))))

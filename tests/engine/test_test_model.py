@@ -9,7 +9,7 @@ import torch
 from safetensors import safe_open
 
 from render_backend.engine.loras import inspect_lora
-from render_backend.engine.test_model import COMPLETE_MARKER, is_complete, make_test_model
+from render_backend.engine.ltx2.test_model import COMPLETE_MARKER, is_complete, make_test_model
 
 
 def test_layout_has_every_pipeline_folder_and_lora(tiny_model):

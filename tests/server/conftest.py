@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from render_backend.client import RenderClient
-from render_backend.engine.engine import Engine
-from render_backend.engine.test_model import make_test_model
+from render_backend.engine.ltx2.engine import LTX2Engine
+from render_backend.engine.ltx2.test_model import make_test_model
 from render_backend.proto import render_pb2 as pb
 from render_backend.server.app import BackgroundServer
 from render_backend.server.config import ServerConfig
@@ -28,8 +28,8 @@ def tiny_model(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def engine(tiny_model) -> Engine:
-    e = Engine(str(tiny_model))
+def engine(tiny_model) -> LTX2Engine:
+    e = LTX2Engine(str(tiny_model))
     e.load()
     return e
 

@@ -12,7 +12,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoRe
 
 from render_backend.client import RenderClient
 from render_backend.demo import synthetic_shot
-from render_backend.engine.engine import Engine
+from render_backend.engine.ltx2.engine import LTX2Engine
 from render_backend.proto import render_pb2 as pb
 from render_backend.server.app import BackgroundServer, security_warnings
 from render_backend.server.auth import TOKEN_ENV, load_token
@@ -86,7 +86,7 @@ def test_tls_serves_clients_that_trust_the_certificate(engine, tmp_path):
     with BackgroundServer(engine, cfg) as server:
         with RenderClient(f"localhost:{server.port}", root_cert=cert, timeout=10) as client:
             wait_serving(client)
-            assert client.capabilities().protocol_version == "1.1"
+            assert client.capabilities().protocol_version == "2.0"
         with RenderClient(f"localhost:{server.port}", timeout=3) as plain:  # no TLS: cannot talk
             code, _ = _code(plain.capabilities)
             assert code == "UNAVAILABLE"
@@ -99,7 +99,7 @@ def test_reflection_lists_the_render_and_health_services(served):
     assert {"ltxrender.v1.RenderService", "grpc.health.v1.Health"} <= services
 
 
-class _GatedEngine(Engine):
+class _GatedEngine(LTX2Engine):
     """The real engine, whose load() waits for the test to open a gate (to observe the loading phase)."""
 
     def __init__(self, *a, gate: threading.Event, fail: bool = False, **kw):

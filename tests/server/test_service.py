@@ -75,34 +75,34 @@ def test_running_events_carry_the_camera_move_before_encoding(served):
 
 def test_capabilities_give_the_reference_size_the_engine_reads(served, tmp_path):
     _, client = served
-    rule = {lo.name: (lo.reference_downscale_factor, lo.reference_size_divisor, lo.reference_size_multiple)
-            for lo in client.capabilities().loras}
-    assert (rule["control"], rule["camera_trajectory"], rule["camera_static"]) == ((1, 1, 32), (4, 4, 128),
-                                                                                   (0, 0, 0))
+    caps = client.capabilities()
+    rule = {lo.name: lo.reference_downscale_factor for lo in caps.loras}
+    assert (rule["control"], rule["camera_trajectory"], rule["camera_static"]) == (1, 4, 0)
+    assert (caps.two_stage, caps.latent_cell, caps.min_frames, caps.engine) == (False, 32, 9, "ltx2")
     width, height = 256, 128  # multiples of 128: the trajectory canvas is 256/4 x 128/4
     m, controls, masks = synthetic_shot(9, width, height, steps=1)
     m.camera.mode, m.camera.trajectory_lora = pb.CAMERA_MODE_TRAJECTORY, "camera_trajectory"
     job = client.submit(m, controls, masks)
     assert client.wait(job.job_id, timeout=60).state == pb.JOB_STATE_DONE
     engine = _sidecar(client, job.job_id, tmp_path)["engine"]
-    _, divisor, _ = rule["camera_trajectory"]
+    divisor = rule["camera_trajectory"]
     assert engine["camera"]["canvas_size"] == [width // divisor, height // divisor] == [64, 32]
     refs = {r["name"]: r["latent_grid"] for r in engine["references"]}
-    assert refs == {"control": [2, 4, 8], "camera_trajectory": [2, 1, 2]}
+    assert refs == {"control:depth+pose": [2, 4, 8], "camera_trajectory": [2, 1, 2]}
 
 
 def test_unset_control_strength_means_full_strength_and_explicit_zero_is_kept(served, tmp_path):
     _, client = served
     unset, controls, _ = synthetic_shot(9, 64, 64, steps=1, with_mask=False)
-    unset.control.ClearField("strength")
+    unset.controls[0].ClearField("strength")
     zero, _, _ = synthetic_shot(9, 64, 64, steps=1, with_mask=False)
-    zero.control.strength = 0.0
+    zero.controls[0].strength = 0.0
     jobs = {name: client.submit(m, controls, []) for name, m in (("unset", unset), ("zero", zero))}
-    assert jobs["unset"].warnings == [] and "control.strength is 0" in jobs["zero"].warnings[0]
+    assert jobs["unset"].warnings == [] and "controls[0].strength is 0" in jobs["zero"].warnings[0]
     got = {}
     for name, job in jobs.items():
         assert client.wait(job.job_id, timeout=60).state == pb.JOB_STATE_DONE
-        control = _sidecar(client, job.job_id, tmp_path)["engine"]["control"]
+        control = _sidecar(client, job.job_id, tmp_path)["engine"]["controls"][0]
         got[name] = (control["strength"], control["token_strength_max"])
     assert got == {"unset": (1.0, 1.0), "zero": (0.0, 0.0)}
 
@@ -223,6 +223,9 @@ class _OutOfMemoryOnRequest:
 
     def capabilities(self):
         return self.engine.capabilities()
+
+    def check_request(self, req):
+        return self.engine.check_request(req)
 
     def render(self, req, progress=None, should_cancel=None, on_plan=None):
         if "huge" in req.prompt:

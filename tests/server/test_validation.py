@@ -38,6 +38,18 @@ def _set(path, value):
     return apply
 
 
+def _c0(field, value):
+    """Change a field of the shot's first control."""
+    def apply(m):
+        target = m.controls[0]
+        if isinstance(value, list):
+            del getattr(target, field)[:]
+            getattr(target, field).extend(value)
+        else:
+            setattr(target, field, value)
+    return apply
+
+
 def _bad_w2c(values):
     def apply(m):
         del m.camera.frames[3].world_to_camera[:]
@@ -50,34 +62,40 @@ def _trajectory(factor=0, width=None):
         m.camera.mode, m.camera.trajectory_lora = pb.CAMERA_MODE_TRAJECTORY, "camera_trajectory"
         m.camera.reference_downscale_factor = factor
         if width:
-            m.width = m.control_width = width
+            m.width = m.controls[0].width = width
     return apply
 
 
 SCALED = [2, 0, 0, 0, 0, 2, 0, 0, 0, 0, 2, 0, 0, 0, 0, 1]
 # (case id, manifest change, expected code, words the message must contain)
 MANIFEST_CASES = [
-    ("frames_not_8k1", _set("num_frames", 120), "INVALID_ARGUMENT", "frames must be 8k+1 (got 120); try 121 or 113"),
+    ("frames_not_8k1", _set("num_frames", 120), "INVALID_ARGUMENT",
+     "frames must be 8k+1 and at least 9 (got 120); try 121 or 113"),
     ("frames_too_many", _set("num_frames", 265), "INVALID_ARGUMENT", "at most 257"),
     ("width_not_32", _set("width", 100), "INVALID_ARGUMENT", "width must be a multiple of 32 (got 100); try 96 or 128"),
     ("height_too_big", _set("height", 4096), "INVALID_ARGUMENT", "height must be at most"),
-    ("fps_zero", _set("fps", 0.0), "INVALID_ARGUMENT", "fps must be between 0 and 240"),
+    ("fps_zero", _set("fps", 0.0), "INVALID_ARGUMENT", "fps must be between 1 and 240"),
     ("fps_absurd", _set("fps", 10000.0), "INVALID_ARGUMENT", "(got 10000.0)"),
     ("prompt_empty", _set("prompt", "   "), "INVALID_ARGUMENT", "prompt is empty; describe the shot"),
     ("prompt_too_long", _set("prompt", "x" * 5000), "INVALID_ARGUMENT", "shorten it to at most 4000"),
     ("steps_too_many", _set("num_inference_steps", 500), "INVALID_ARGUMENT", "num_inference_steps must be 1..200"),
     ("guidance_below_one", _set("guidance_scale", 0.5), "INVALID_ARGUMENT", "guidance_scale must be between 1"),
-    ("strength_above_one", _set("control.strength", 1.5), "INVALID_ARGUMENT", "control.strength must be between 0 and 1"),
-    ("frame_strength_length", _set("control.frame_strength", [1.0] * 5), "INVALID_ARGUMENT",
+    ("strength_above_one", _c0("strength", 1.5), "INVALID_ARGUMENT", "controls[0].strength must be between 0 and 1"),
+    ("frame_strength_length", _c0("frame_strength", [1.0] * 5), "INVALID_ARGUMENT",
      "frame_strength has 5 values; it needs one per frame (9)"),
-    ("frame_strength_value", _set("control.frame_strength", [1.0] * 8 + [-0.2]), "INVALID_ARGUMENT",
-     "control.frame_strength[8] must be between 0 and 1"),
-    ("background_strength", _set("control.background_strength", 2.0), "INVALID_ARGUMENT",
-     "control.background_strength must be between 0 and 1"),
-    ("unknown_control_lora", _set("control.lora", "depth_v9"), "FAILED_PRECONDITION",
+    ("frame_strength_value", _c0("frame_strength", [1.0] * 8 + [-0.2]), "INVALID_ARGUMENT",
+     "controls[0].frame_strength[8] must be between 0 and 1"),
+    ("background_strength", _c0("background_strength", 2.0), "INVALID_ARGUMENT",
+     "controls[0].background_strength must be between 0 and 1"),
+    ("unknown_control_lora", _c0("lora", "depth_v9"), "FAILED_PRECONDITION",
      "control LoRA 'depth_v9' is not installed on this server; installed: control, control_peft"),
-    ("camera_preset_as_control", _set("control.lora", "camera_static"), "FAILED_PRECONDITION",
+    ("camera_preset_as_control", _c0("lora", "camera_static"), "FAILED_PRECONDITION",
      "is a camera_preset LoRA"),
+    ("control_without_lora", _c0("lora", ""), "INVALID_ARGUMENT",
+     "controls[0] (depth+pose) has no LoRA: the base model was not trained to follow a canvas; pick one of: "
+     "control, control_peft"),
+    ("unknown_canvas_kind", _c0("kind", "normals"), "INVALID_ARGUMENT",
+     "controls[0].kind 'normals' is not a canvas kind"),
     ("unknown_camera_preset", lambda m: (_set("camera.mode", pb.CAMERA_MODE_PRESET)(m),
                                          _set("camera.preset_lora", "crane_spin")(m)),
      "FAILED_PRECONDITION", "camera preset LoRA 'crane_spin' is not installed"),
@@ -88,13 +106,14 @@ MANIFEST_CASES = [
     ("w2c_not_rigid", _bad_w2c(SCALED), "INVALID_ARGUMENT", "camera frame 3: world_to_camera is not a rigid"),
     ("intrinsics_negative", lambda m: setattr(m.camera.frames[2], "fx", -5.0), "INVALID_ARGUMENT",
      "camera frame 2: intrinsics must be positive"),
-    ("control_count", _set("num_control_frames", 5), "INVALID_ARGUMENT", "num_control_frames must equal num_frames (9)"),
-    ("reference_factor", _set("control.reference_downscale_factor", 3), "INVALID_ARGUMENT",
-     "control LoRA 'control' reads its canvas at 1/3 of 64x64 (control.reference_downscale_factor 3) = "
+    ("control_count", _c0("num_frames", 5), "INVALID_ARGUMENT",
+     "controls[0] has 5 canvas frames but the shot has 9; send one canvas image per output frame"),
+    ("reference_factor", _c0("reference_downscale_factor", 3), "INVALID_ARGUMENT",
+     "control LoRA 'control' reads its canvas at 1/3 of 64x64 (controls[0].reference_downscale_factor 3) = "
      "21.3333x21.3333 pixels, but both sides must be multiples of 32; make width and height multiples of 96 "
-     "(try width 96; height 96) or set control.reference_downscale_factor to 1 or 2"),
-    ("reference_factor_off_grid", _set("control.reference_downscale_factor", 4), "INVALID_ARGUMENT",
-     "at 1/4 of 64x64 (control.reference_downscale_factor 4) = 16x16 pixels, but both sides must be multiples "
+     "(try width 96; height 96) or set controls[0].reference_downscale_factor to 1 or 2"),
+    ("reference_factor_off_grid", _c0("reference_downscale_factor", 4), "INVALID_ARGUMENT",
+     "at 1/4 of 64x64 (controls[0].reference_downscale_factor 4) = 16x16 pixels, but both sides must be multiples "
      "of 32; make width and height multiples of 128 (try width 128; height 128)"),
     ("trajectory_lora_factor_off_grid", _trajectory(), "INVALID_ARGUMENT",
      "camera trajectory LoRA 'camera_trajectory' reads its canvas at 1/4 of 64x64 (the LoRA's "
@@ -108,11 +127,15 @@ MANIFEST_CASES = [
      "at 1/3 of 160x64 (camera.reference_downscale_factor 3) = 53.3333x21.3333 pixels, but both sides must be "
      "multiples of 32; make width and height multiples of 96 (try width 96 or 192; height 96) or set "
      "camera.reference_downscale_factor to 1"),
-    ("control_aspect", lambda m: (_set("control_width", 64)(m), _set("control_height", 32)(m)), "INVALID_ARGUMENT",
+    ("control_aspect", lambda m: (_c0("width", 64)(m), _c0("height", 32)(m)), "INVALID_ARGUMENT",
      "must have the shot's aspect ratio"),
+    ("too_many_controls", lambda m: [m.controls.add().CopyFrom(m.controls[0]) for _ in range(4)], "INVALID_ARGUMENT",
+     "5 controls in one shot; send at most 4"),
+    ("same_lora_twice", lambda m: m.controls.add().CopyFrom(m.controls[0]), "INVALID_ARGUMENT",
+     "LoRA 'control' is requested twice"),
     ("unknown_extra_lora", lambda m: m.extra_loras.add(name="film_grain", weight=0.5), "FAILED_PRECONDITION",
      "extra LoRA 'film_grain' is not installed"),
-    ("lora_weight_negative", _set("control.lora_weight", -1.0), "INVALID_ARGUMENT", "control.lora_weight must be"),
+    ("lora_weight_negative", _c0("lora_weight", -1.0), "INVALID_ARGUMENT", "controls[0].lora_weight must be"),
 ]
 
 
@@ -125,12 +148,12 @@ def test_bad_manifest_is_refused_with_its_code_and_a_fix(served, case, change, c
     assert (got_code, words in details) == (code, True), details
 
 
-def test_mask_without_control_is_refused(served):
+def test_frames_for_a_control_the_manifest_does_not_have_are_refused(served):
     _, client = served
     m, _, _ = _shot(control_lora="", with_mask=False)
-    m.has_mask = True
-    code, details = _refusal(client, m, [], [])
-    assert code == "INVALID_ARGUMENT" and "mask frames need control frames" in details
+    stray = pb.SubmitShotRequest(frame=pb.FrameChunk(kind=pb.FRAME_KIND_CONTROL, index=0, data=b"x", end_of_frame=True))
+    code, details = _refusal(client, None, None, None, messages=[pb.SubmitShotRequest(manifest=m), stray])
+    assert code == "INVALID_ARGUMENT" and "a frame names control 0 but the manifest has 0 control(s)" in details
 
 
 def _frames(m, controls):
@@ -147,21 +170,21 @@ def test_stream_errors_name_the_frame_and_the_fix(served):
         ([], "no manifest was sent"),
         ([frames[0], head], "a frame arrived before the manifest"),
         ([head, head], "the manifest was sent twice"),
-        ([head, frames[1]], "control frame 1 arrived out of order; expected frame 0"),
-        ([head, *frames[:4]], "got 4 control frames but the manifest announces 9"),
+        ([head, frames[1]], "controls[0] canvas frame 1 arrived out of order; expected frame 0"),
+        ([head, *frames[:4]], "got 4 controls[0] canvas frames but the manifest announces 9"),
         ([head, pb.SubmitShotRequest(frame=pb.FrameChunk(kind=pb.FRAME_KIND_CONTROL, index=0,
                                                           data=b"GIF89a....", end_of_frame=True))],
-         "control frame 0 is not a PNG"),
+         "controls[0] canvas frame 0 is not a PNG"),
         ([head, pb.SubmitShotRequest(frame=pb.FrameChunk(kind=pb.FRAME_KIND_CONTROL, index=0,
                                                           data=controls[0][:60], end_of_frame=True))],
-         "control frame 0 does not decode as a PNG"),
+         "controls[0] canvas frame 0 does not decode as a PNG"),
         ([head, pb.SubmitShotRequest(frame=pb.FrameChunk(kind=pb.FRAME_KIND_CONTROL, index=0,
                                                           data=png_bytes(__import__("numpy").zeros((32, 32, 3), "uint8")),
                                                           end_of_frame=True))],
-         "control frame 0 is 32x32 but the manifest says control_width x control_height = 64x64"),
+         "controls[0] canvas frame 0 is 32x32 but the manifest says controls[0] is 64x64"),
         ([head, pb.SubmitShotRequest(frame=pb.FrameChunk(kind=pb.FRAME_KIND_MASK, index=0, data=controls[0],
                                                           end_of_frame=True))],
-         "mask frames were sent but manifest.has_mask is false"),
+         "mask frames were sent for controls[0] but its has_mask is false"),
         ([head, pb.SubmitShotRequest(frame=pb.FrameChunk(kind=pb.FRAME_KIND_CONTROL, index=0, offset=10,
                                                           data=controls[0], end_of_frame=True))],
          "chunk offset 10 but 0 bytes were received"),
@@ -193,33 +216,44 @@ def test_upload_over_the_limit_is_resource_exhausted(engine, tmp_path):
         assert client.list_jobs() == []
 
 
-def test_two_stage_halves_every_reference_again():
-    from render_backend.server.validation import Limits, ShotError, check_manifest
+def _caps(**kw):
+    from render_backend.engine.contract import EngineCapabilities, LoraCapability
 
-    caps = {"size_multiple": 64, "two_stage": True, "loras": [
-        {"name": "control", "kind": "control", "reference_downscale_factor": 1},
-        {"name": "camera_trajectory", "kind": "camera_trajectory", "reference_downscale_factor": 4}]}
-    limits = Limits.from_capabilities(caps)
+    base = dict(engine="ltx2", model_id="m", model_variant="distilled", device="cpu", dtype="float32", frame_step=8,
+                min_frames=9, max_frames=257, size_multiple=32, max_width=1920, max_height=1920, default_steps=8,
+                default_guidance_scale=1.0, default_fps=24.0, audio_sample_rate=24000, two_stage=False,
+                loras=(LoraCapability("control", "control", 1, None, "0" * 64, 4),
+                       LoraCapability("camera_trajectory", "camera_trajectory", 4, None, "1" * 64, 4)))
+    base.update(kw)
+    return EngineCapabilities(**base)
+
+
+def test_two_stage_halves_every_reference_again():
+    from render_backend.engine.checks import check_request
+    from render_backend.engine.request import InvalidRequest
+    from render_backend.server.convert import manifest_to_request
+
+    caps = _caps(size_multiple=64, two_stage=True)
     m, _, _ = synthetic_shot(9, 256, 192, steps=1)
     _trajectory()(m)
-    with pytest.raises(ShotError) as err:  # stage 1 is 128x96: the 1/4 canvas would be 32x24
-        check_manifest(m, limits)
+    with pytest.raises(InvalidRequest) as err:  # stage 1 is 128x96: the 1/4 canvas would be 32x24
+        check_request(manifest_to_request(m), caps)
     assert "reads its canvas at 1/8 of 256x192 (the LoRA's reference_downscale_factor 4, halved again in " \
-           "two-stage mode) = 32x24 pixels" in err.value.message and "multiples of 256" in err.value.message
-    m.height = m.control_height = 256
-    warnings = check_manifest(m, limits)  # 256 / 8 = 32: fine; the control canvas is read at half size
-    assert "control canvas is 256x256; the engine reads it at 128x128 (export that size to save time)" in warnings
+           "two-stage mode) = 32x24 pixels" in str(err.value) and "multiples of 256" in str(err.value)
+    m.height = m.controls[0].height = 256
+    warnings = check_request(manifest_to_request(m), caps)  # 256 / 8 = 32: fine; the canvas is read at half size
+    assert "controls[0] canvas is 256x256; the engine reads it at 128x128 (export that size to save time)" in warnings
 
 
 def test_strength_is_optional_and_unset_means_follow_the_control():
-    from render_backend.server.validation import Limits, build_request, check_manifest
+    from render_backend.engine.checks import check_request
+    from render_backend.server.convert import manifest_to_request
 
-    limits = Limits(loras={"control": {"name": "control", "kind": "control", "reference_downscale_factor": 1}})
-    m, _, _ = _shot(with_mask=False)
-    m.control.ClearField("strength")
-    assert check_manifest(m, limits) == [] and build_request(m, [], None).strength == 1.0
-    m.control.strength = 0.0  # explicit 0 has presence in `optional double strength`
+    m, _, _ = _shot(with_mask=False, camera=False)
+    m.controls[0].ClearField("strength")
+    assert check_request(manifest_to_request(m), _caps()) == []
+    assert manifest_to_request(m).controls[0].strength == 1.0
+    m.controls[0].strength = 0.0  # explicit 0 has presence in `optional double strength`
     wire = pb.ShotManifest.FromString(m.SerializeToString())
-    assert wire.control.HasField("strength") and build_request(wire, [], None).strength == 0.0
-    assert any("control.strength is 0" in w for w in check_manifest(wire, limits))
-
+    assert wire.controls[0].HasField("strength") and manifest_to_request(wire).controls[0].strength == 0.0
+    assert any("controls[0].strength is 0" in w for w in check_request(manifest_to_request(wire), _caps()))

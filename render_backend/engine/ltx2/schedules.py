@@ -1,7 +1,4 @@
-"""What the engine accepts (frames, sizes, numbers) and its schedules; no model needed.
-
-The server's validation can call `check_request` before any GPU work.
-"""
+"""LTX-2's frame and size rules, dtypes and sigma schedules; no model needed."""
 
 from __future__ import annotations
 
@@ -9,8 +6,6 @@ import copy
 
 import numpy as np
 import torch
-
-from .request import InvalidRequest, RenderRequest
 
 FRAME_STEP = 8  # frames are 8k+1 (LTX-2 VAE: 8 frames per latent frame, the first alone)
 SIZE_MULTIPLE = 32  # pixels per latent cell
@@ -21,30 +16,6 @@ MAX_SIDE = 1920
 # LTX-2 distilled schedule (8 steps; the scheduler appends the terminal 0) and its stage-2 tail.
 DISTILLED_SIGMAS = [1.0, 0.99375, 0.9875, 0.98125, 0.975, 0.909375, 0.725, 0.421875]
 STAGE_2_SIGMAS = [0.909375, 0.725, 0.421875]
-
-
-def check_request(req: RenderRequest, two_stage: bool = False) -> None:
-    """Frame/size/number checks; raises InvalidRequest saying what to change."""
-    f = req.num_frames
-    if isinstance(f, bool) or not isinstance(f, int) or f < 1 or (f - 1) % FRAME_STEP:
-        k = max(0, (int(f) - 1) // FRAME_STEP) if isinstance(f, int) else 0
-        raise InvalidRequest(f"frames must be 8k+1 (got {f}); try {k * FRAME_STEP + 1} or {(k + 1) * FRAME_STEP + 1}")
-    if f > MAX_FRAMES:
-        raise InvalidRequest(f"at most {MAX_FRAMES} frames per shot (got {f}); split the shot")
-    multiple = TWO_STAGE_SIZE_MULTIPLE if two_stage else SIZE_MULTIPLE
-    for name, v in (("width", req.width), ("height", req.height)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < multiple or v % multiple:
-            near = max(multiple, round(v / multiple) * multiple) if isinstance(v, (int, float)) else 512
-            why = " (two-stage mode renders stage 1 at half size)" if two_stage else ""
-            raise InvalidRequest(f"{name} must be a positive multiple of {multiple}{why} (got {v}); try {near}")
-        if v > MAX_SIDE:
-            raise InvalidRequest(f"{name} must be at most {MAX_SIDE} pixels (got {v})")
-    if not (isinstance(req.fps, (int, float)) and np.isfinite(req.fps) and req.fps > 0):
-        raise InvalidRequest(f"fps must be a positive number (got {req.fps})")
-    if req.num_inference_steps is not None and not (1 <= req.num_inference_steps <= 200):
-        raise InvalidRequest(f"num_inference_steps must be 1..200 (got {req.num_inference_steps})")
-    if req.guidance_scale is not None and not (np.isfinite(req.guidance_scale) and req.guidance_scale >= 1.0):
-        raise InvalidRequest(f"guidance_scale must be >= 1 (got {req.guidance_scale}); 1 = no guidance")
 
 
 def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
@@ -64,12 +35,6 @@ def sigma_schedule(steps: int, variant: str) -> tuple[list[float], bool]:
     if variant in ("distilled", "tiny-test") and steps == len(DISTILLED_SIGMAS):
         return list(DISTILLED_SIGMAS), False
     return [float(s) for s in np.linspace(1.0, 1.0 / steps, steps)], True
-
-
-def reference_divisor(factor: int, two_stage: bool) -> int:
-    """Output pixels per reference-canvas pixel: the factor, x2 in two-stage mode (references
-    ride in stage 1, which runs at half size)."""
-    return int(factor) * (2 if two_stage else 1)
 
 
 def shift_mu(num_tokens: int, config) -> float:

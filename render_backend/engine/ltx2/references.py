@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .request import InvalidRequest
+from ..request import InvalidRequest
 
 
 @dataclass

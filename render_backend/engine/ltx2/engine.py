@@ -3,7 +3,7 @@
 Built from the components of diffusers' `LTX2InContextPipeline` (text encoder, connectors,
 transformer, VAEs, vocoder, scheduler) with our own denoising loop, so that each reference
 canvas has its own downscale factor and its strength is a log(m) attention bias (AVControl).
-Read `Engine._generate` then `Engine._denoise` to follow one generation.
+Read `LTX2Engine._generate` then `LTX2Engine._denoise` to follow one generation.
 
 Token sequence of the video stream, per step:
     [ target tokens (noisy, timestep t) | control canvas tokens (clean, t=0) | camera canvas tokens (t=0) ]
@@ -23,25 +23,10 @@ from pathlib import Path
 
 import torch
 
-from .attention import build_audio_over_video_bias, build_video_self_bias, install_reference_bias
-from .conditioning import plan_conditioning
-from .latents import decode_video_audio, upsample_tokens
-from .limits import (
-    FRAME_STEP,
-    MAX_FRAMES,
-    MAX_SIDE,
-    SIZE_MULTIPLE,
-    STAGE_2_SIGMAS,
-    TWO_STAGE_SIZE_MULTIPLE,
-    check_request,
-    make_scheduler,
-    reference_divisor,
-    resolve_dtype,
-    sigma_schedule,
-)
-from .loras import LoraInfo, check_lora_shapes, find_loras, inspect_lora
-from .references import encode_reference
-from .request import (
+from ..checks import check_request
+from ..contract import EngineCapabilities
+from ..loras import LoraInfo, check_lora_shapes, find_loras, inspect_lora
+from ..request import (
     CancelFn,
     Cancelled,
     EngineError,
@@ -53,9 +38,26 @@ from .request import (
     RenderRequest,
     RenderResult,
 )
+from .attention import build_audio_over_video_bias, build_video_self_bias, install_reference_bias
+from .conditioning import plan_conditioning
+from .latents import decode_video_audio, upsample_tokens
+from .references import encode_reference
+from .schedules import (
+    FRAME_STEP,
+    MAX_FRAMES,
+    MAX_SIDE,
+    SIZE_MULTIPLE,
+    STAGE_2_SIGMAS,
+    TWO_STAGE_SIZE_MULTIPLE,
+    make_scheduler,
+    resolve_dtype,
+    sigma_schedule,
+)
+
+MIN_FRAMES = FRAME_STEP + 1  # 9: the shortest clip a shot may be
 
 
-class Engine:
+class LTX2Engine:
     """Owns one LTX-2 pipeline on one device. Not thread-safe: the server runs one job at a time.
 
     model: local folder (diffusers layout) or hub id. loras: name -> .safetensors path; None =
@@ -138,35 +140,21 @@ class Engine:
     def default_guidance_scale(self) -> float:
         return 3.0 if self.variant == "dev" else 1.0
 
-    def capabilities(self) -> dict:
+    def capabilities(self) -> EngineCapabilities:
         free = torch.cuda.mem_get_info(self.device)[0] if self.device.type == "cuda" else 0
         rate = int(self.pipe.vocoder.config.output_sampling_rate) if self.pipe is not None else 0
-        return {
-            "model_id": self.model,
-            "variant": self.variant,
-            "device": str(self.device),
-            "dtype": str(self.dtype).replace("torch.", ""),
-            "gpu_memory_free_bytes": int(free),
-            "loras": [self._lora_capabilities(info) for info in self.loras.values()],
-            "frame_step": FRAME_STEP,
-            "max_frames": MAX_FRAMES,
-            "size_multiple": TWO_STAGE_SIZE_MULTIPLE if self.upsampler else SIZE_MULTIPLE,
-            "max_width": MAX_SIDE,
-            "max_height": MAX_SIDE,
-            "default_steps": self.default_steps(),
-            "default_guidance_scale": self.default_guidance_scale(),
-            "default_fps": 24.0,
-            "audio_sample_rate": rate,
-            "two_stage": bool(self.upsampler),
-        }
+        return EngineCapabilities(
+            engine="ltx2", model_id=self.model, model_variant=self.variant, device=str(self.device),
+            dtype=str(self.dtype).replace("torch.", ""), frame_step=FRAME_STEP, min_frames=MIN_FRAMES,
+            max_frames=MAX_FRAMES, size_multiple=TWO_STAGE_SIZE_MULTIPLE if self.upsampler else SIZE_MULTIPLE,
+            max_width=MAX_SIDE, max_height=MAX_SIDE, default_steps=self.default_steps(),
+            default_guidance_scale=self.default_guidance_scale(), default_fps=24.0, audio_sample_rate=rate,
+            two_stage=bool(self.upsampler), gpu_memory_free_bytes=int(free), latent_cell=SIZE_MULTIPLE,
+            loras=tuple(info.capability() for info in self.loras.values()))
 
-    def _lora_capabilities(self, info: LoraInfo) -> dict:
-        """info.public() + the reference canvas size rule: (W / divisor) x (H / divisor) pixels."""
-        d = info.public()
-        factor = info.reference_downscale_factor
-        divisor = reference_divisor(factor, bool(self.upsampler)) if factor else 0
-        d.update(reference_size_divisor=divisor, reference_size_multiple=SIZE_MULTIPLE * divisor)
-        return d
+    def check_request(self, req: RenderRequest) -> list[str]:
+        """engine/checks.py against this engine's capabilities (before any pixel or GPU work)."""
+        return check_request(req, self.capabilities())
 
     # ------------------------------------------------------------------ rendering
     def render(self, req: RenderRequest, progress: ProgressFn | None = None,
@@ -178,7 +166,7 @@ class Engine:
         """
         if not self.loaded:
             raise NotLoaded("the model is still loading; try again when the server reports SERVING")
-        check_request(req, two_stage=bool(self.upsampler))
+        self.check_request(req)
         oom = None
         try:
             return self._generate(req, progress or (lambda *a: None), should_cancel or (lambda: False),
@@ -219,7 +207,7 @@ class Engine:
         two_stage = self.latent_upsampler is not None
         width, height = (req.width // 2, req.height // 2) if two_stage else (req.width, req.height)
         plan = plan_conditioning(req, self.loras, width, height)
-        on_plan({"control": plan.control, "camera": plan.camera})
+        on_plan({"controls": plan.controls, "camera": plan.camera})
         total_steps = steps + (len(STAGE_2_SIGMAS) if two_stage else 0)
 
         # 1. Text: Gemma hidden states -> connectors -> video and audio prompt embeddings.
@@ -394,7 +382,7 @@ class Engine:
             "sigma_shift": "resolution-dependent (diffusers)" if shift else "none (published schedule as is)",
             "loras": [{"name": n, "weight": w, "kind": self.loras[n].kind, "sha256": self.loras[n].sha256}
                       for n, w in plan.adapters],
-            "control": plan.control,
+            "controls": plan.controls,
             "camera": plan.camera,
             "references": [{"name": r.name, "reference_downscale_factor": r.factor, "tokens": int(r.tokens.shape[1]),
                             "latent_grid": list(r.latent_shape)} for r in refs],

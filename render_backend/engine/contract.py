@@ -1,0 +1,110 @@
+"""The engine contract: what the server (and the offline `render` command) may rely on.
+
+An engine loads a model, says what it can do (`EngineCapabilities`, typed; converted to
+protobuf in exactly one place, server/convert.py), checks a request before any pixels arrive
+(`check_request`) and renders it. The server never looks inside an engine beyond this.
+`serve --engine NAME` picks one from `ENGINES` (render_backend/engine/__init__.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Protocol, runtime_checkable
+
+from .request import CancelFn, PlanFn, ProgressFn, RenderRequest, RenderResult
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    """Bounds on what one request may ask, beyond the model's frame and size rules: they keep a
+    request from costing unbounded memory or time before the model starts."""
+
+    max_steps: int = 200
+    max_guidance_scale: float = 30.0
+    min_fps: float = 1.0
+    max_fps: float = 240.0
+    max_prompt_chars: int = 4000
+    max_lora_weight: float = 4.0
+
+
+@dataclass(frozen=True)
+class LoraCapability:
+    """One installed LoRA as clients see it (no path, no raw metadata).
+
+    kind: "control" (reads a control canvas), "camera_preset" (a plain LoRA for one camera
+    move), "camera_trajectory" (reads the camera trajectory canvas), "style" (any other).
+    reference_downscale_factor: the canvas is read at 1/factor of the size of the generation
+    that carries it (None for plain LoRAs).
+    """
+
+    name: str
+    kind: str
+    reference_downscale_factor: Optional[int]
+    camera_move: Optional[str]
+    sha256: str
+    rank: int
+    canvas: Optional[str] = None  # the canvas kind a control LoRA reads (CANVAS_KINDS)
+
+
+@dataclass(frozen=True)
+class EngineCapabilities:
+    """What an engine can render. Frames are frame_step * k + 1; width and height are
+    multiples of size_multiple. two_stage: references ride in a half-size first stage, so a
+    reference canvas is 1 / (2 * factor) of the output size (see reference_size)."""
+
+    engine: str
+    model_id: str
+    model_variant: str
+    device: str
+    dtype: str
+    frame_step: int
+    min_frames: int
+    max_frames: int
+    size_multiple: int
+    max_width: int
+    max_height: int
+    default_steps: int
+    default_guidance_scale: float
+    default_fps: float
+    audio_sample_rate: int
+    two_stage: bool
+    loras: tuple[LoraCapability, ...] = ()
+    gpu_memory_free_bytes: int = 0
+    latent_cell: int = 32  # output pixels per latent cell: a reference canvas side must be a multiple
+    limits: RequestLimits = field(default_factory=RequestLimits)
+
+    def lora(self, name: str) -> Optional[LoraCapability]:
+        return next((lo for lo in self.loras if lo.name == name), None)
+
+    def lora_names(self, *kinds: str) -> list[str]:
+        return sorted(lo.name for lo in self.loras if not kinds or lo.kind in kinds)
+
+    def reference_divisor(self, factor: int) -> int:
+        """Output pixels per reference-canvas pixel: the factor, x2 in two-stage mode."""
+        return int(factor) * (2 if self.two_stage else 1)
+
+    def reference_size(self, width: int, height: int, factor: int) -> tuple[int, int]:
+        """(w, h) of the reference canvas the engine reads at `factor` for an output of width x height."""
+        d = self.reference_divisor(factor)
+        return width // d, height // d
+
+
+@runtime_checkable
+class RenderEngine(Protocol):
+    """One model on one device. Not thread-safe: the server runs one job at a time."""
+
+    loaded: bool
+
+    def load(self) -> None:
+        """Load weights and LoRAs (slow). Raises EngineError subclasses for what the user can fix."""
+
+    def capabilities(self) -> EngineCapabilities:
+        """What this engine renders; valid after load()."""
+
+    def check_request(self, req: RenderRequest) -> list[str]:
+        """Every check a request must pass, with or without its pixels; raises InvalidRequest /
+        UnknownLora saying what to change, returns warnings for what works but is odd."""
+
+    def render(self, req: RenderRequest, progress: Optional[ProgressFn] = None,
+               should_cancel: Optional[CancelFn] = None, on_plan: Optional[PlanFn] = None) -> RenderResult:
+        """One generation (checks the request again first)."""

@@ -1,0 +1,102 @@
+"""Protobuf <-> engine types, in one place: the manifest becomes a RenderRequest, the engine's
+typed capabilities become `Capabilities`. Plus the only checks that belong to the transport
+(ids, enum numbers, how many controls a message may announce); every rule about the shot itself
+is the engine's (engine/checks.py).
+
+Errors are `ShotError(code, message)`, code a grpc status name, the message what to change.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from .. import __version__
+from ..engine.contract import EngineCapabilities
+from ..engine.request import CameraFrame, CameraRequest, ControlInput, RenderRequest
+from ..proto import render_pb2 as pb
+
+PROTOCOL_VERSION = "2.0"
+CAMERA_MODES = {pb.CAMERA_MODE_UNSPECIFIED: "auto", pb.CAMERA_MODE_AUTO: "auto",
+                pb.CAMERA_MODE_PRESET: "preset", pb.CAMERA_MODE_TRAJECTORY: "trajectory",
+                pb.CAMERA_MODE_OFF: "off"}
+LORA_KINDS = {"control": pb.LORA_KIND_CONTROL, "camera_preset": pb.LORA_KIND_CAMERA_PRESET,
+              "camera_trajectory": pb.LORA_KIND_CAMERA_TRAJECTORY, "style": pb.LORA_KIND_STYLE}
+MAX_REQUEST_ID_CHARS = 128
+MAX_CONTROLS = 4  # canvases in one shot; each costs a VAE encode and reference tokens
+
+
+class ShotError(Exception):
+    """A request the server refuses; `code` is a grpc status name."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def capabilities_to_proto(caps: EngineCapabilities, auth_required: bool) -> pb.Capabilities:
+    lim = caps.limits
+    c = pb.Capabilities(
+        protocol_version=PROTOCOL_VERSION, server_version=__version__, model_id=caps.model_id,
+        model_variant=caps.model_variant, frame_step=caps.frame_step, max_frames=caps.max_frames,
+        size_multiple=caps.size_multiple, max_width=caps.max_width, max_height=caps.max_height,
+        gpu_memory_free_bytes=caps.gpu_memory_free_bytes, device=caps.device, default_steps=caps.default_steps,
+        default_guidance_scale=caps.default_guidance_scale, default_fps=caps.default_fps,
+        audio_sample_rate=caps.audio_sample_rate, two_stage=caps.two_stage, auth_required=auth_required,
+        engine=caps.engine, min_frames=caps.min_frames, latent_cell=caps.latent_cell, min_fps=lim.min_fps,
+        max_fps=lim.max_fps, max_steps=lim.max_steps, max_guidance_scale=lim.max_guidance_scale,
+        max_prompt_chars=lim.max_prompt_chars, max_lora_weight=lim.max_lora_weight)
+    for lo in caps.loras:
+        c.loras.add(name=lo.name, kind=LORA_KINDS.get(lo.kind, pb.LORA_KIND_UNSPECIFIED),
+                    reference_downscale_factor=lo.reference_downscale_factor or 0,
+                    camera_move=lo.camera_move or "", sha256=lo.sha256, rank=lo.rank, canvas=lo.canvas or "")
+    return c
+
+
+def check_transport(m: pb.ShotManifest) -> None:
+    """What the engine cannot judge: ids and enum numbers of the message itself."""
+    if len(m.request_id) > MAX_REQUEST_ID_CHARS:
+        raise ShotError("INVALID_ARGUMENT", f"request_id is {len(m.request_id)} characters; use at most "
+                        f"{MAX_REQUEST_ID_CHARS}")
+    if m.camera.mode not in CAMERA_MODES:
+        raise ShotError("INVALID_ARGUMENT", f"camera.mode {m.camera.mode} is unknown; use AUTO, PRESET, "
+                        "TRAJECTORY or OFF")
+    if len(m.controls) > MAX_CONTROLS:
+        raise ShotError("INVALID_ARGUMENT", f"{len(m.controls)} controls in one shot; send at most {MAX_CONTROLS} "
+                        "(composite them onto one canvas, e.g. depth+pose)")
+
+
+def manifest_to_request(m: pb.ShotManifest, frames: Optional[list[Optional[np.ndarray]]] = None,
+                        masks: Optional[list[Optional[list[np.ndarray]]]] = None) -> RenderRequest:
+    """The engine request for a manifest. frames/masks: per control, the decoded canvas (F, H, W, 3)
+    uint8 and its bool masks, once uploaded; without them the controls say what will arrive."""
+    check_transport(m)
+    cam = m.camera
+    camera_frames = [CameraFrame(fx=f.fx, fy=f.fy, cx=f.cx, cy=f.cy, lens_mm=f.lens_mm,
+                                 world_to_camera=np.asarray(f.world_to_camera, np.float64))
+                     for f in cam.frames]
+    for f in camera_frames:
+        if f.world_to_camera.size == 16:
+            f.world_to_camera = f.world_to_camera.reshape(4, 4)
+    controls = []
+    for i, c in enumerate(m.controls):
+        control = ControlInput(
+            kind=c.kind, lora=c.lora, lora_weight=c.lora_weight or 1.0, width=c.width, height=c.height,
+            num_frames=c.num_frames, strength=c.strength if c.HasField("strength") else 1.0,
+            frame_strength=list(c.frame_strength) or None, has_mask=c.has_mask,
+            background_strength=c.background_strength if c.HasField("background_strength") else None,
+            reference_downscale_factor=c.reference_downscale_factor or None)
+        if frames is not None and frames[i] is not None:
+            control.attach(frames[i], masks[i] if masks is not None else None)
+        controls.append(control)
+    return RenderRequest(
+        prompt=m.prompt, negative_prompt=m.negative_prompt, width=m.width, height=m.height,
+        num_frames=m.num_frames, fps=m.fps, seed=m.seed,
+        num_inference_steps=m.num_inference_steps or None, guidance_scale=m.guidance_scale or None,
+        controls=controls,
+        camera=CameraRequest(mode=CAMERA_MODES[cam.mode], preset_lora=cam.preset_lora,
+                             trajectory_lora=cam.trajectory_lora, weight=cam.weight or 1.0, frames=camera_frames,
+                             reference_downscale_factor=cam.reference_downscale_factor or None),
+        extra_loras=[(e.name, e.weight or 1.0) for e in m.extra_loras], audio=m.audio)
