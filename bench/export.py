@@ -70,7 +70,7 @@ def main() -> int:
             for _done, _total, stage in iter_export_shot(
                     scene, Path(tmp) / f"{engine}{factor}", frame_start=1, frame_end=args.frames,
                     targets=["Actors"], armatures=["Walker"], width=args.width, height=args.height,
-                    control_factor=factor, engine=engine):
+                    canvas_size=(args.width // factor, args.height // factor), engine=engine):
                 if stage == STAGE_RENDER:
                     render_done = time.perf_counter()
             return (render_done - t0) / args.frames, (time.perf_counter() - t0) / args.frames

@@ -45,8 +45,8 @@ def main() -> int:
     from safetensors.torch import load_file, save_file
 
     from render_backend.engine.ltx2.engine import LTX2Engine
-    from render_backend.engine.request import CameraFrame, CameraRequest, RenderRequest
     from render_backend.engine.ltx2.test_model import build_tiny_pipeline, save_model
+    from render_backend.engine.request import CameraFrame, CameraRequest, ControlInput, RenderRequest
 
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
@@ -71,8 +71,8 @@ def main() -> int:
         rows = {}
         for label, lora_name in (("factor 1", "camera_trajectory_full"), ("factor 4", "camera_trajectory")):
             req = RenderRequest(prompt="a man walks on the street", width=args.width, height=args.height,
-                                num_frames=args.frames, num_inference_steps=args.steps, control_frames=control,
-                                control_lora="control",
+                                num_frames=args.frames, num_inference_steps=args.steps,
+                                controls=[ControlInput(frames=control, lora="control")],
                                 camera=CameraRequest(mode="trajectory", trajectory_lora=lora_name, frames=track))
             engine.render(req)  # warm-up
             runs = [engine.render(req) for _ in range(args.repeats)]

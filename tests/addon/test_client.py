@@ -19,6 +19,7 @@ from blender_addon.client.profiles import ServerProfile
 from blender_addon.client.render_client import RenderClient
 from blender_addon.core import jobs
 from blender_addon.proto import render_pb2 as pb
+from blender_addon.shot_bundle import BundleError
 
 from .bundles import write_bundle
 from .conftest import CONTROL_X2, start_server, wait_serving
@@ -87,28 +88,28 @@ def test_check_reports_health_model_loras_and_limits(live_server):
     with RenderClient(_profile(live_server)) as client:
         caps = client.check()
         assert client.last_health == "SERVING"
-    assert caps.protocol_version == "2.0" and caps.max_frames == live_server.engine.capabilities()["max_frames"]
+    assert caps.protocol_version == "2.0" and caps.max_frames == live_server.engine.capabilities().max_frames
     limits = server_limits(caps)
-    # [divisor, multiple] of every LoRA that reads a canvas (single-stage server: divisor = factor)
-    assert limits["reference_sizes"] == {"control": [1, 32], "control_peft": [1, 32], CONTROL_X2: [2, 64],
-                                         "camera_trajectory": [4, 128]}
+    # The reference_downscale_factor of every LoRA that reads a canvas; a single-stage server.
+    assert limits["reference_factors"] == {"control": 1, "control_peft": 1, CONTROL_X2: 2, "camera_trajectory": 4}
+    assert not limits["two_stage"] and limits["controls"] == ["control", "control_peft", CONTROL_X2]
     assert limits["camera_presets"] == sorted(f"camera_{m}" for m in (
         "dolly_in", "dolly_out", "dolly_left", "dolly_right", "jib_up", "jib_down", "static"))
     assert limits["camera_trajectories"] == ["camera_trajectory"]
 
 
 @pytest.mark.parametrize("case, reason, words", [
-    ("protocol", conn.PROTOCOL, "protocol version mismatch: server speaks 2.0, this add-on 1.1"),
+    ("protocol", conn.PROTOCOL, "protocol version mismatch: server speaks 3.0, this add-on 2.0"),
     ("wrong token", conn.BAD_TOKEN, "refused the token"),
     ("no token", conn.BAD_TOKEN, "refused the token"),
     ("loading", conn.LOADING, "still loading the model"),
 ])
 def test_connection_problems_are_explained(case, reason, words, live_server, loading_address, monkeypatch):
-    import render_backend.server.service as service
+    import render_backend.server.convert as convert
 
     profile = _profile(live_server)
     if case == "protocol":  # a real server of a future protocol major version
-        monkeypatch.setattr(service, "PROTOCOL_VERSION", "2.0")
+        monkeypatch.setattr(convert, "PROTOCOL_VERSION", "3.0")
     elif case == "wrong token":
         profile = _profile(live_server, token="wrong")
     elif case == "no token":
@@ -120,12 +121,12 @@ def test_connection_problems_are_explained(case, reason, words, live_server, loa
     assert info.value.reason == reason and words in str(info.value)
 
 
-@pytest.mark.parametrize("version", ["1.0", "1.9"])
-def test_check_accepts_any_1x_server(version, live_server, monkeypatch):
-    """An older 1.0 server (no reference sizes) and a newer 1.x one: same major, both accepted."""
-    import render_backend.server.service as service
+@pytest.mark.parametrize("version", ["2.0", "2.9"])
+def test_check_accepts_any_2x_server(version, live_server, monkeypatch):
+    """A 2.0 server and a newer 2.x one: same major, both accepted."""
+    import render_backend.server.convert as convert
 
-    monkeypatch.setattr(service, "PROTOCOL_VERSION", version)
+    monkeypatch.setattr(convert, "PROTOCOL_VERSION", version)
     with RenderClient(_profile(live_server)) as client:
         assert client.check().protocol_version == version
 
@@ -166,9 +167,9 @@ def test_token_from_file_and_tls_with_ca(tls_cert, tmp_path, engine, live_server
 
 
 def test_submit_streams_manifest_and_every_png_byte_in_1mib_chunks(tmp_path, live_server):
-    bundle = write_bundle(tmp_path / "b", frames=9, width=704, height=512, png_noise=True)
     per_frame = [i / 8 for i in range(9)]
-    args = dict(request_id="client-req-1", strength=1.0, frame_strength=per_frame, client_info="test")
+    bundle = write_bundle(tmp_path / "b", frames=9, width=704, height=512, png_noise=True, per_frame=per_frame)
+    args = dict(request_id="client-req-1", client_info="test")
     with RenderClient(_profile(live_server)) as client:
         sent = []
         reply = client.submit_bundle(bundle, on_bytes=lambda done, total: sent.append((done, total)), **args)
@@ -178,15 +179,17 @@ def test_submit_streams_manifest_and_every_png_byte_in_1mib_chunks(tmp_path, liv
     assert again.job_id == reply.job_id and again.deduplicated and not reply.deduplicated
     m = live_server.job(reply.job_id).manifest
     assert (m.width, m.height, m.num_frames, m.fps, m.seed, m.frame_start) == (704, 512, 9, 24.0, 7, 1)
-    assert list(m.control.frame_strength) == per_frame and m.control.strength == 1.0
-    assert m.control.has_background_strength and m.control.background_strength == pytest.approx(0.2)
+    (c,) = m.controls
+    assert list(c.frame_strength) == per_frame and c.strength == pytest.approx(0.8)
+    assert c.HasField("background_strength") and c.background_strength == pytest.approx(0.2)
     assert m.camera.mode == pb.CAMERA_MODE_AUTO and len(m.camera.frames) == 9
     assert m.camera.frames[3].world_to_camera[11] == pytest.approx(5.3) and m.camera.frames[3].lens_mm == 53.0
-    assert m.num_control_frames == 9 and m.has_mask and m.control.lora == "control"
+    assert (c.num_frames, c.has_mask, c.lora, c.kind) == (9, True, "control", "depth+pose")
     inputs = live_server.store.inputs_dir(reply.job_id)
     for i in range(9):  # what the server stored is byte for byte what was exported
-        assert (inputs / "control" / f"{i:06d}.png").read_bytes() == (bundle / "control" / f"{i + 1:06d}.png").read_bytes()
-        assert (inputs / "mask" / f"{i:06d}.png").read_bytes() == (bundle / "mask" / f"{i + 1:06d}.png").read_bytes()
+        assert (inputs / "0" / "canvas" / f"{i:06d}.png").read_bytes() == \
+            (bundle / "control" / f"{i + 1:06d}.png").read_bytes()
+        assert (inputs / "0" / "mask" / f"{i:06d}.png").read_bytes() == (bundle / "mask" / f"{i + 1:06d}.png").read_bytes()
     assert (bundle / "control" / "000001.png").stat().st_size > 1024 * 1024  # so it really took 2 chunks
     png_bytes = sum(p.stat().st_size for p in bundle.glob("*/*.png"))
     assert sent[-1] == (png_bytes, png_bytes) and len(sent) == 9 * 2 + 9  # 2 chunks per control, 1 per mask
@@ -196,7 +199,7 @@ def test_submit_refuses_an_unfinished_export(tmp_path, live_server):
     bundle = write_bundle(tmp_path / "b")
     (bundle / "shot.json").unlink()
     with RenderClient(_profile(live_server)) as client:
-        with pytest.raises(FileNotFoundError, match="did not finish; export it again"):
+        with pytest.raises(BundleError, match="its export did not finish"):
             client.submit_bundle(bundle, request_id="r")
 
 
@@ -297,29 +300,29 @@ def test_cancel_pressed_during_the_upload_reaches_the_server_once(tmp_path, live
 
 
 def test_worker_test_connection_reports_health_or_the_problem(live_server, monkeypatch):
-    import render_backend.server.service as service
+    import render_backend.server.convert as convert
 
     worker = wk.RenderWorker()
     key = worker.test_connection(_profile(live_server))
     ev = _events_until(worker, "p", {wk.CONNECTION})[-1]
     assert key == wk.connection_key("p")
-    assert ev.ok and ev.text.startswith("Connected (health SERVING): protocol 1.1")
+    assert ev.ok and ev.text.startswith("Connected (health SERVING): protocol 2.0")
     assert ev.limits["camera_trajectories"] == ["camera_trajectory"]
-    monkeypatch.setattr(service, "PROTOCOL_VERSION", "2.0")
+    monkeypatch.setattr(convert, "PROTOCOL_VERSION", "3.0")
     worker.test_connection(_profile(live_server))
     ev = _events_until(worker, "p", {wk.CONNECTION})[-1]
     assert not ev.ok and ev.reason == conn.PROTOCOL and "mismatch" in ev.text
 
 
 def test_render_refuses_a_server_of_another_protocol_major_version(tmp_path, live_server, monkeypatch):
-    import render_backend.server.service as service
+    import render_backend.server.convert as convert
 
-    monkeypatch.setattr(service, "PROTOCOL_VERSION", "2.0")
+    monkeypatch.setattr(convert, "PROTOCOL_VERSION", "3.0")
     worker = wk.RenderWorker()
     worker.run_shot("req-proto", _profile(live_server), write_bundle(tmp_path / "b"), tmp_path / "take")
     ev = _events_until(worker, "req-proto", {wk.ERROR, wk.FETCHED, wk.FINISHED})[-1]
     assert ev.kind == wk.ERROR and ev.reason == conn.PROTOCOL
-    assert ev.text.startswith("protocol version mismatch: server speaks 2.0, this add-on 1.1; update the add-on")
+    assert ev.text.startswith("protocol version mismatch: server speaks 3.0, this add-on 2.0; update the add-on")
     assert live_server.store.get_by_request("req-proto") is None  # nothing was submitted
 
 

@@ -88,23 +88,12 @@ def test_progress_text(state, kw, text):
     assert jobs.progress_text(state, **kw) == text
 
 
-def test_strength_curve_is_sampled_per_frame_and_clipped():
-    assert jobs.sample_strength(None, 0.7, 1, 9) == (0.7, None)
-    assert jobs.sample_strength(None, 1.5, 1, 9) == (1.0, None)
-    glob, per = jobs.sample_strength(lambda f: (f - 1) / 4.0, 0.0, 1, 9)  # ramps 0 -> 2, clipped at 1
-    assert glob == 1.0
-    assert per == [0.0, 0.25, 0.5, 0.75, 1.0, 1.0, 1.0, 1.0, 1.0]
-    assert jobs.sample_strength(lambda f: 0.4, 0.0, 10, 18) == (0.4, None)  # flat curve = constant
-    with pytest.raises(ValueError, match="empty frame range"):
-        jobs.sample_strength(None, 1.0, 5, 4)
-
-
 def test_protocol_major_mismatch_is_explained():
-    assert jobs.protocol_problem("1.0") is None
-    assert jobs.protocol_problem("1.7") is None
-    msg = jobs.protocol_problem("2.0")
-    assert "server speaks 2.0" in msg and "update the add-on" in msg
-    assert "update the render server" in jobs.protocol_problem("0.9")
+    assert jobs.protocol_problem("2.0") is None
+    assert jobs.protocol_problem("2.7") is None
+    msg = jobs.protocol_problem("3.0")
+    assert "server speaks 3.0" in msg and "update the add-on" in msg
+    assert "update the render server" in jobs.protocol_problem("1.1")
     assert "no valid protocol version" in jobs.protocol_problem("")
 
 

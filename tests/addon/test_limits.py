@@ -1,5 +1,6 @@
-"""What the add-on makes of a server's Capabilities: reference canvas sizes per LoRA (protocol 1.1,
-with the 1.0 fallback), the size rule they imply and the panel's size note. No bpy, no network."""
+"""What the add-on makes of a server's Capabilities (protocol 2.0): each LoRA's
+reference_downscale_factor and the two-stage switch give the canvas size, the size rule they imply
+and the panel's size note. No bpy, no network."""
 
 from __future__ import annotations
 
@@ -8,8 +9,7 @@ import json
 import pytest
 
 from blender_addon.client.limits import (
-    control_divisor_for,
-    reference_size,
+    canvas_size_for,
     reference_size_for,
     server_limits,
     size_rule,
@@ -20,49 +20,31 @@ from blender_addon.proto import render_pb2 as pb
 CONTROL, TRAJECTORY = pb.LORA_KIND_CONTROL, pb.LORA_KIND_CAMERA_TRAJECTORY
 
 
-def _caps(*loras, size_multiple=32, max_side=1920) -> pb.Capabilities:
-    return pb.Capabilities(protocol_version="1.1", size_multiple=size_multiple, max_width=max_side,
-                           max_height=max_side, max_frames=121, loras=list(loras))
+def _caps(*loras, size_multiple=32, max_side=1920, two_stage=False) -> pb.Capabilities:
+    return pb.Capabilities(protocol_version="2.0", size_multiple=size_multiple, max_width=max_side,
+                           max_height=max_side, max_frames=121, loras=list(loras), two_stage=two_stage,
+                           latent_cell=32)
 
 
-def test_reference_size_uses_divisor_and_multiple_else_the_factor():
-    # Two-stage server: a factor-2 LoRA is read at 1/4 (references ride in the half-size stage 1).
-    assert reference_size(pb.LoraInfo(name="d", kind=CONTROL, reference_downscale_factor=2,
-                                      reference_size_divisor=4, reference_size_multiple=128)) == (4, 128)
-    # A 1.0 server reports the factor only: divisor = factor, multiple = 32 x factor.
-    assert reference_size(pb.LoraInfo(name="d", kind=CONTROL, reference_downscale_factor=2)) == (2, 64)
-    assert reference_size(pb.LoraInfo(name="style", kind=pb.LORA_KIND_STYLE)) == (0, 0)
-
-
-def test_server_limits_list_the_canvas_size_of_control_and_trajectory_loras():
-    caps = _caps(pb.LoraInfo(name="depth", kind=CONTROL, reference_downscale_factor=2, reference_size_divisor=4,
-                             reference_size_multiple=128),
+def test_server_limits_give_each_canvas_loras_factor_and_the_stage_rule():
+    caps = _caps(pb.LoraInfo(name="depth", kind=CONTROL, reference_downscale_factor=2, canvas="depth"),
                  pb.LoraInfo(name="old_depth", kind=CONTROL, reference_downscale_factor=1),
-                 pb.LoraInfo(name="traj", kind=TRAJECTORY, reference_downscale_factor=4, reference_size_divisor=8,
-                             reference_size_multiple=256),
+                 pb.LoraInfo(name="traj", kind=TRAJECTORY, reference_downscale_factor=4),
                  pb.LoraInfo(name="cam_in", kind=pb.LORA_KIND_CAMERA_PRESET, camera_move="dolly_in"),
-                 size_multiple=64)
+                 size_multiple=64, two_stage=True)
     limits = json.loads(json.dumps(server_limits(caps)))  # as stored in the preferences
-    assert limits["reference_sizes"] == {"depth": [4, 128], "old_depth": [1, 32], "traj": [8, 256]}
-    assert limits["size_multiple"] == 64 and limits["camera_trajectories"] == ["traj"]
+    assert limits["reference_factors"] == {"depth": 2, "old_depth": 1, "traj": 4}
+    assert limits["canvases"] == {"depth": "depth"} and limits["controls"] == ["depth", "old_depth"]
+    assert limits["size_multiple"] == 64 and limits["camera_trajectories"] == ["traj"] and limits["two_stage"]
+    # Two-stage: references ride in the half-size first stage, so a factor-2 canvas is 1/4 of the video.
     assert reference_size_for("depth", limits) == (4, 128) and reference_size_for("nope", limits) == (0, 0)
-    assert control_divisor_for("depth", limits, fallback=1) == 4
-    assert control_divisor_for("", limits, fallback=2) == 2  # no LoRA: the panel's Control downscale
-    assert control_divisor_for("unknown", {}, fallback=3) == 3  # never tested the connection
-
-
-def test_limits_stored_before_protocol_1_1_fall_back_to_the_factor():
-    old = {"size_multiple": 32, "lora_factors": {"depth": 4}}
-    assert reference_size_for("depth", old) == (4, 128)
-    assert control_divisor_for("depth", old, fallback=1) == 4
-    assert snap_size_for(250, 128, old, "depth") == (
-        256, 128, "width 250 -> 256: the control LoRA 'depth' reads a 1/4-size canvas, so sizes must be "
-        "multiples of 128")
+    assert canvas_size_for("depth", limits, 768, 512) == (192, 128)
+    assert canvas_size_for("", limits, 768, 512, fallback_factor=2) == (384, 256)  # no LoRA: the panel's factor
+    assert canvas_size_for("unknown", {}, 768, 512, fallback_factor=1) == (768, 512)  # never tested the connection
 
 
 def test_size_note_names_the_control_loras_canvas():
-    limits = server_limits(_caps(pb.LoraInfo(name="depth", kind=CONTROL, reference_downscale_factor=4,
-                                             reference_size_divisor=4, reference_size_multiple=128)))
+    limits = server_limits(_caps(pb.LoraInfo(name="depth", kind=CONTROL, reference_downscale_factor=4)))
     assert snap_size_for(250, 128, limits, "depth") == (
         256, 128, "width 250 -> 256: the control LoRA 'depth' reads a 1/4-size canvas, so sizes must be "
         "multiples of 128")
@@ -75,10 +57,8 @@ def test_size_note_names_the_control_loras_canvas():
 
 def test_trajectory_lora_counts_only_in_trajectory_mode():
     limits = server_limits(_caps(
-        pb.LoraInfo(name="x2", kind=CONTROL, reference_downscale_factor=2, reference_size_divisor=2,
-                    reference_size_multiple=64),
-        pb.LoraInfo(name="traj", kind=TRAJECTORY, reference_downscale_factor=4, reference_size_divisor=4,
-                    reference_size_multiple=128)))
+        pb.LoraInfo(name="x2", kind=CONTROL, reference_downscale_factor=2),
+        pb.LoraInfo(name="traj", kind=TRAJECTORY, reference_downscale_factor=4)))
     assert size_rule(limits, "x2", "auto") == (64, "the control LoRA 'x2' reads a 1/2-size canvas, so sizes "
                                                     "must be multiples of 64")
     # '' = the server's only trajectory LoRA; the larger rule is the one that binds and is named
@@ -91,18 +71,17 @@ def test_trajectory_lora_counts_only_in_trajectory_mode():
 
 
 def test_rules_that_do_not_divide_each_other_are_all_named():
-    limits = {"size_multiple": 32, "reference_sizes": {"a": [3, 96], "t": [4, 128]}}
+    limits = {"size_multiple": 32, "reference_factors": {"a": 3, "t": 4}}
     assert size_rule(limits, "a", "trajectory", "t") == (
         384, "the trajectory LoRA 't' reads a 1/4-size canvas and the control LoRA 'a' reads a 1/3-size "
         "canvas, so sizes must be multiples of 384")
 
 
 def test_size_note_keeps_the_servers_maximum_first():
-    limits = server_limits(_caps(pb.LoraInfo(name="depth", kind=CONTROL, reference_downscale_factor=2,
-                                             reference_size_divisor=2, reference_size_multiple=64), max_side=1280))
+    limits = server_limits(_caps(pb.LoraInfo(name="depth", kind=CONTROL, reference_downscale_factor=2), max_side=1280))
     w, h, note = snap_size_for(2000, 1000, limits, "depth")
     assert (w, h) == (1280, 640) and w % 64 == 0 and h % 64 == 0
     assert note == ("width 2000 -> 1280, height 1000 -> 640: the server's maximum is 1280x1280; the control LoRA "
                     "'depth' reads a 1/2-size canvas, so sizes must be multiples of 64")
     with pytest.raises(ValueError, match=r"multiples of 2048, but the server's maximum is 1920x-; pick a LoRA"):
-        snap_size_for(300, 300, {"max_width": 1920, "reference_sizes": {"huge": [64, 2048]}}, "huge")
+        snap_size_for(300, 300, {"max_width": 1920, "reference_factors": {"huge": 64}}, "huge")

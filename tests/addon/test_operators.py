@@ -59,10 +59,10 @@ def test_take_lands_at_the_shot_start_in_sync_after_the_scene_fps_changed(tmp_pa
     assert item.take_dir == "//renders/WalkDollyZoom/shot_0005-0013/take_001"
     manifest = live_server.job(item.job_id).manifest
     assert (manifest.num_frames, manifest.frame_start, manifest.fps) == (9, 5, 24.0)
-    assert manifest.prompt == "a man walks across a plaza" and manifest.control.lora == "control"
-    ramp = list(manifest.control.frame_strength)
+    assert manifest.prompt == "a man walks across a plaza" and manifest.controls[0].lora == "control"
+    ramp = list(manifest.controls[0].frame_strength)
     assert len(ramp) == 9 and ramp[0] == pytest.approx(0.0) and ramp[-1] == pytest.approx(1.0)
-    assert all(b > a for a, b in zip(ramp, ramp[1:], strict=False)) and manifest.control.strength == 1.0
+    assert all(b > a for a, b in zip(ramp, ramp[1:], strict=False)) and manifest.controls[0].strength == 1.0
     movie, sound = (s for s in strips(scene) if s.type in ("MOVIE", "SOUND"))
     assert (movie.type, sound.type) == ("MOVIE", "SOUND")
     assert movie.fps == pytest.approx(24.0)
@@ -151,18 +151,18 @@ def test_busy_saved_without_unfinished_jobs_is_cleared_on_load(tmp_path):
 
 
 @pytest.mark.parametrize("case, words", [
-    ("protocol", "protocol version mismatch: server speaks 2.0, this add-on 1.1; update the add-on"),
+    ("protocol", "protocol version mismatch: server speaks 3.0, this add-on 2.0; update the add-on"),
     ("token", "refused the token"),
     ("loading", "still loading the model"),
     ("silent", "no answer from"),
 ])
 def test_test_connection_explains_problems(tmp_path, case, words, live_server, loading_address, silent_address,
                                            monkeypatch):
-    import render_backend.server.service as service
+    import render_backend.server.convert as convert
     from blender_addon.operators import setup
 
     if case == "protocol":  # the real server, announcing a future protocol major version
-        monkeypatch.setattr(service, "PROTOCOL_VERSION", "2.0")
+        monkeypatch.setattr(convert, "PROTOCOL_VERSION", "3.0")
         fresh_shot(tmp_path, server=live_server)
     elif case == "token":
         fresh_shot(tmp_path, server=live_server, profile_kw={"token": "wrong"})
@@ -199,17 +199,17 @@ def test_test_connection_reports_health_and_the_servers_loras(tmp_path, live_ser
     fresh_shot(tmp_path, server=live_server)
     assert bpy.ops.ltx_render.test_connection() == {"FINISHED"}
     text = _prefs().connection_text
-    assert _prefs().connection_ok and text.startswith("Connected (health SERVING): protocol 1.1")
+    assert _prefs().connection_ok and text.startswith("Connected (health SERVING): protocol 2.0")
     assert "camera_dolly_in (camera preset dolly_in)" in text and "camera_trajectory (camera trajectory)" in text
 
 
 def test_render_with_a_server_of_another_protocol_major_fails_with_the_same_message(tmp_path, live_server,
                                                                                       monkeypatch):
-    import render_backend.server.service as service
+    import render_backend.server.convert as convert
 
     scene = fresh_shot(tmp_path, server=live_server)
-    monkeypatch.setattr(service, "PROTOCOL_VERSION", "2.0")
-    with pytest.raises(RuntimeError, match="protocol version mismatch: server speaks 2.0"):
+    monkeypatch.setattr(convert, "PROTOCOL_VERSION", "3.0")
+    with pytest.raises(RuntimeError, match="protocol version mismatch: server speaks 3.0"):
         bpy.ops.ltx_render.render_preview()
     assert _job(scene).state == jobs.FAILED and "update the add-on" in _job(scene).message
     assert live_server.store.get_by_request(_job(scene).request_id) is None
@@ -253,12 +253,13 @@ def test_redo_take_restores_the_takes_settings_targets_and_armatures(tmp_path, l
     assert bpy.ops.ltx_render.render_preview() == {"FINISHED"}
     take_dir = _job(scene).take_dir
     walker = settings.armatures[0].object.name
-    settings.prompt, settings.seed, settings.camera_mode, settings.control_factor = "something else", 99, "auto", 2
+    settings.prompt, settings.seed, settings.camera_mode = "something else", 99, "auto"
+    settings.reference_downscale_factor = 2
     settings.targets.clear()
     settings.targets.add().object = scene.camera
     settings.armatures.clear()
     assert bpy.ops.ltx_render.redo_take(take_dir=take_dir) == {"FINISHED"}
-    assert (settings.prompt, settings.seed, settings.camera_mode, settings.control_factor) == (
+    assert (settings.prompt, settings.seed, settings.camera_mode, settings.reference_downscale_factor) == (
         "a man walks across a plaza", 3, "off", 1)
     assert [(t.collection.name if t.collection else None, t.object) for t in settings.targets] == [("Actors", None)]
     assert [t.object.name for t in settings.armatures] == [walker]
@@ -294,7 +295,7 @@ def test_preview_canvas_renders_only_the_current_frame(tmp_path):
         assert grey.size > 500 and grey.min() < 0.3 and grey.max() > 0.8  # depth, not the pose's colours
         assert rgb[0, 0].tolist() == [0.0, 0.0, 0.0]  # a corner: background
         assert scene.frame_current == 4  # the user's frame is back
-        scene.ltx_render.control_factor = 2  # no server limits: the panel's Control downscale
+        scene.ltx_render.reference_downscale_factor = 2  # no server limits: the panel's Reference downscale
         assert bpy.ops.ltx_render.preview_canvas() == {"FINISHED"}
         assert len(renders) == 2 and tuple(scene.ltx_render.canvas_image.size) == (128, 80)
     finally:
@@ -370,7 +371,7 @@ def test_modal_operator_cancel_removes_its_timer_and_clears_busy(tmp_path, live_
 def test_export_follows_the_servers_limits_and_the_loras_reference_sizes(tmp_path, live_server):
     """After Test connection the panel's size note follows the server's maxima and the canvas size
     rule of the control LoRA (and, in Trajectory mode, of the trajectory LoRA), and the control
-    canvas is exported at 1/reference_size_divisor (no pixels the engine would throw away)."""
+    canvas is exported at the size the LoRA reads (no pixels the engine would throw away)."""
     from PIL import Image
 
     scene = fresh_shot(tmp_path, server=live_server)
@@ -391,7 +392,7 @@ def test_export_follows_the_servers_limits_and_the_loras_reference_sizes(tmp_pat
     assert bpy.ops.ltx_render.render_preview() == {"FINISHED"}
     assert _job(scene).state == jobs.DONE, _job(scene).message
     m = live_server.job(_job(scene).job_id).manifest
-    assert (m.width, m.height, m.control_width, m.control_height) == (256, 128, 128, 64)
+    assert (m.width, m.height, m.controls[0].width, m.controls[0].height) == (256, 128, 128, 64)
     assert (m.camera.mode, m.camera.trajectory_lora) == (pb.CAMERA_MODE_TRAJECTORY, "camera_trajectory")
     take = Path(bpy.path.abspath(_job(scene).take_dir))
     assert Image.open(take / "bundle" / "control" / "000001.png").size == (128, 64)

@@ -74,7 +74,7 @@ def test_real_server_connection_lists_model_and_loras(tmp_path, real_server):
     _shot(tmp_path, *real_server)
     assert bpy.ops.ltx_render.test_connection() == {"FINISHED"}
     text = bpy.context.preferences.addons["blender_addon"].preferences.connection_text
-    assert text.startswith("Connected (health SERVING): protocol 1.")
+    assert text.startswith("Connected (health SERVING): protocol 2.")
     assert "control (control)" in text and "camera_dolly_in (camera preset dolly_in)" in text
 
 

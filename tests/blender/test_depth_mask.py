@@ -154,7 +154,7 @@ def test_unknown_target_lists_what_the_scene_has(scene, tmp_path):
 @pytest.mark.parametrize("kw, match", [({"frame_end": 10}, r"8k\+1 and at least 9 \(got 10\); try 9 \(frame_end=9\)"),
                                        ({"frame_end": 5}, r"at least 9 \(got 5\); try 9 \(frame_end=9\)"),
                                        ({"width": 150}, r"multiples of 32 \(got 150x96\); try 160x96"),
-                                       ({"control_factor": 3}, "control_factor"),
+                                       ({"canvas_size": (64, 64)}, "must have the output's aspect"),
                                        ({"strength": 1.5}, r"strength must be in \[0, 1\]")])
 def test_bad_export_arguments_say_what_to_change(scene, tmp_path, kw, match):
     args = dict(frame_start=1, frame_end=9, targets=["Card"], armatures=[], width=W, height=H)

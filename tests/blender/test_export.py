@@ -63,7 +63,7 @@ def test_dolly_zoom_keeps_subject_width(dolly):
     _, b, _ = dolly
     widths = []
     for i in range(len(b)):
-        cols = np.flatnonzero(b.mask(i).any(axis=0))
+        cols = np.flatnonzero(b.mask(0, i).any(axis=0))
         widths.append(cols[-1] - cols[0] + 1)
     assert widths[0] == pytest.approx(1.0 * (25 / 36 * W) / 4.0, abs=1.0)  # fx * 1 m / 4 m
     assert max(widths) - min(widths) <= 1, widths
@@ -71,36 +71,35 @@ def test_dolly_zoom_keeps_subject_width(dolly):
 
 def test_camera_track_follows_the_dolly(dolly):
     _, b, _ = dolly
-    lens = [f["lens_mm"] for f in b.frames]
-    fx = [f["intrinsics"]["fx"] for f in b.frames]
+    lens = [f["lens_mm"] for f in b.shot.frames]
+    fx = [f["intrinsics"]["fx"] for f in b.shot.frames]
     assert lens[0] == pytest.approx(25.0) and lens[-1] == pytest.approx(50.0)
     np.testing.assert_allclose(np.array(fx) / np.array(lens), W / 36.0)
     # Camera centre = -R^T t; it moves from y=-4 to y=-8.
-    centres = [-np.array(f["world_to_camera"])[:3, :3].T @ np.array(f["world_to_camera"])[:3, 3] for f in b.frames]
+    centres = [-np.array(f["world_to_camera"])[:3, :3].T @ np.array(f["world_to_camera"])[:3, 3] for f in b.shot.frames]
     assert centres[0] == pytest.approx([0, -4, 1], abs=1e-5) and centres[-1] == pytest.approx([0, -8, 1], abs=1e-5)
-    assert b.frames[0]["sensor_fit"] == "AUTO" and (b.frames[0]["clip_start"], b.frames[0]["clip_end"]) == (0.5, 60.0)
+    assert b.shot.frames[0]["sensor_fit"] == "AUTO" and (b.shot.frames[0]["clip_start"], b.shot.frames[0]["clip_end"]) == (0.5, 60.0)
 
 
 def test_depth_range_and_canvas_encode_the_card(dolly):
     _, b, _ = dolly
-    near, far = b.manifest["depth_range"]["near"], b.manifest["depth_range"]["far"]
+    near, far = b.shot.controls[0].depth_range["near"], b.shot.controls[0].depth_range["far"]
     # One range for the whole shot, spanning the card at 4 m (frame 1) and at 8 m (frame 9);
     # the padding policy is core.depth's, so only bracket it here.
     assert 3.5 < near < 4.0 and 8.0 < far < 12.0
     v = lambda z: (1 / z - 1 / far) / (1 / near - 1 / far)  # noqa: E731
-    first, last = b.control(0), b.control(8)
-    assert first[b.mask(0)].min() == first[b.mask(0)].max() == round(255 * v(4.0))
-    assert last[b.mask(8)].max() == round(255 * v(8.0))
-    assert first[~b.mask(0)].max() == 0  # the wall is not a target: black
+    first, last = b.canvas(0, 0), b.canvas(0, 8)
+    assert first[b.mask(0, 0)].min() == first[b.mask(0, 0)].max() == round(255 * v(4.0))
+    assert last[b.mask(0, 8)].max() == round(255 * v(8.0))
+    assert first[~b.mask(0, 0)].max() == 0  # the wall is not a target: black
 
 
 def test_strength_curve_is_read_per_frame(dolly):
     _, b, _ = dolly
-    s = b.manifest["strength"]
-    assert s["global"] == 0.9 and s["background"] is None
-    assert s["per_frame"][0] == pytest.approx(0.2) and s["per_frame"][-1] == pytest.approx(1.0)
-    assert np.all(np.diff(s["per_frame"]) > 0)
-    assert [f["strength"] for f in b.frames] == s["per_frame"]
+    s = b.shot.controls[0].strength
+    assert s.value == 0.9 and s.background is None
+    assert s.per_frame[0] == pytest.approx(0.2) and s.per_frame[-1] == pytest.approx(1.0)
+    assert np.all(np.diff(s.per_frame) > 0) and len(s.per_frame) == len(b)
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -113,14 +112,14 @@ def test_cli_export_of_a_saved_blend_is_a_readable_bundle(dolly, tmp_path):
     blend, _, _ = dolly
     # 10 frames and 200x128 are snapped (to 9 and 192x128) with the reason printed.
     run = _cli(str(blend), "--out", str(tmp_path / "b"), "--frames", "1-10", "--targets", "Subject",
-               "--width", "200", "--height", "128", "--control-factor", "2", "--prompt", "a card on a wall", "--engine", "cycles")
+               "--width", "200", "--height", "128", "--reference-downscale-factor", "2", "--prompt", "a card on a wall", "--engine", "cycles")
     assert run.returncode == 0, run.stderr
     assert "frames must be 8k+1 (got 10)" in run.stdout and "using 192x128" in run.stdout
     b = read_bundle(tmp_path / "b")
-    assert (b.manifest["frame_start"], b.manifest["frame_end"]) == (1, 9)
-    assert (b.manifest["control_width"], b.manifest["control_height"]) == (96, 64)
-    assert b.manifest["prompt"] == "a card on a wall" and b.manifest["targets"] == ["Subject"]
-    assert b.control(0).shape == (64, 96, 3) and b.mask(0).sum() > 50
+    assert (b.shot.frame_start, b.shot.frame_end) == (1, 9)
+    assert (b.shot.controls[0].width, b.shot.controls[0].height) == (96, 64)
+    assert b.shot.prompt == "a card on a wall" and b.shot.targets == ["Subject"]
+    assert b.canvas(0, 0).shape == (64, 96, 3) and b.mask(0, 0).sum() > 50
 
 
 def test_cli_export_writes_the_camera_lora_into_the_manifest(dolly, tmp_path):
@@ -128,8 +127,9 @@ def test_cli_export_writes_the_camera_lora_into_the_manifest(dolly, tmp_path):
     run = _cli(str(blend), "--out", str(tmp_path / "b"), "--targets", "Subject", "--camera-mode", "trajectory",
                "--camera-lora", "camera_trajectory", "--engine", "cycles", "--quiet")
     assert run.returncode == 0, run.stderr
-    assert read_bundle(tmp_path / "b").manifest["camera"] == {
-        "mode": "trajectory", "preset_lora": "", "trajectory_lora": "camera_trajectory", "weight": 1.0}
+    assert read_bundle(tmp_path / "b").shot.camera.to_json() == {
+        "mode": "trajectory", "preset_lora": "", "trajectory_lora": "camera_trajectory", "weight": 1.0,
+        "reference_downscale_factor": None}
 
 
 @pytest.mark.parametrize("mode, name, preset, trajectory", [
@@ -178,11 +178,11 @@ def test_exporting_a_scene_that_is_not_the_active_one_animates_it(dolly, tmp_pat
     out = export_shot(other, tmp_path / "alt", frame_start=1, frame_end=9, targets=["Subject"], armatures=[],
                       width=W, height=H, engine="cycles")
     b = read_bundle(out)
-    assert [round(f["lens_mm"], 3) for f in b.frames] == [25.0 * (4 + k / 2) / 4 for k in range(9)]
-    assert b.manifest["scene"] == "Alternate"
+    assert [round(f["lens_mm"], 3) for f in b.shot.frames] == [25.0 * (4 + k / 2) / 4 for k in range(9)]
+    assert b.shot.scene == "Alternate"
     assert bpy.context.scene == active and active.frame_current == 3
     assert active.camera.data.lens == pytest.approx(25.0 * 5 / 4)  # shared camera back at frame 3
-    widths = [np.ptp(np.flatnonzero(b.mask(i).any(axis=0))) for i in range(9)]
+    widths = [np.ptp(np.flatnonzero(b.mask(0, i).any(axis=0))) for i in range(9)]
     assert max(widths) - min(widths) <= 1
 
 
@@ -195,23 +195,23 @@ def test_a_scene_in_other_units_exports_metres(dolly, tmp_path):
                                        armatures=[], width=W, height=H, engine="cycles"))
     finally:
         sc.unit_settings.scale_length = 1.0
-    w2c = np.array(half.frames[0]["world_to_camera"])
+    w2c = np.array(half.shot.frames[0]["world_to_camera"])
     assert -w2c[:3, :3].T @ w2c[:3, 3] == pytest.approx([0, -2.0, 0.5], abs=1e-6)  # camera at (0, -4, 1) units
-    assert (half.frames[0]["clip_start"], half.frames[0]["clip_end"]) == pytest.approx((0.25, 30.0))
-    assert half.frames[0]["intrinsics"] == b.frames[0]["intrinsics"]  # pixels do not change
+    assert (half.shot.frames[0]["clip_start"], half.shot.frames[0]["clip_end"]) == pytest.approx((0.25, 30.0))
+    assert half.shot.frames[0]["intrinsics"] == b.shot.frames[0]["intrinsics"]  # pixels do not change
     for key in ("near", "far"):
-        assert half.manifest["depth_range"][key] == pytest.approx(b.manifest["depth_range"][key] / 2, rel=1e-5)
+        assert half.shot.controls[0].depth_range[key] == pytest.approx(b.shot.controls[0].depth_range[key] / 2, rel=1e-5)
     # Inverse depth over the shot's own range does not depend on the unit.
-    assert np.abs(half.control(4).astype(int) - b.control(4).astype(int)).max() <= 1
+    assert np.abs(half.canvas(0, 4).astype(int) - b.canvas(0, 4).astype(int)).max() <= 1
 
 
 def test_the_farthest_target_stays_grey_and_the_background_black(dolly):
     """The card recedes from 4 m to 8 m: on the last frame it is the farthest target of the shot.
     It must encode at ~0.1 (26/255), not black, which means "masked out"; outside the mask is 0."""
     _, b, _ = dolly
-    near, far = b.manifest["depth_range"]["near"], b.manifest["depth_range"]["far"]
-    first, last = b.control(0)[..., 0], b.control(len(b) - 1)[..., 0]
-    inside_last = last[b.mask(len(b) - 1)]
+    near, far = b.shot.controls[0].depth_range["near"], b.shot.controls[0].depth_range["far"]
+    first, last = b.canvas(0, 0)[..., 0], b.canvas(0, len(b) - 1)[..., 0]
+    inside_last = last[b.mask(0, len(b) - 1)]
     assert 24 <= int(np.median(inside_last)) <= 28, (near, far)
-    assert 240 <= int(np.median(first[b.mask(0)])) < 255  # nearest: just below white (2% pad)
-    assert int(last[~b.mask(len(b) - 1)].max()) == 0
+    assert 240 <= int(np.median(first[b.mask(0, 0)])) < 255  # nearest: just below white (2% pad)
+    assert int(last[~b.mask(0, len(b) - 1)].max()) == 0

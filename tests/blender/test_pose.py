@@ -47,7 +47,7 @@ def bundle(tmp_path_factory):
     sc.frame_set(1)
     out = export_shot(sc, tmp_path_factory.mktemp("pose") / "bundle", frame_start=1, frame_end=9,
                       targets=["Stage"], armatures=["Hero", "Mixer", "Ghost"], width=W, height=H,
-                      control_factor=FACTOR, prompt="two dancers", engine="cycles")
+                      canvas_size=(W // FACTOR, H // FACTOR), prompt="two dancers", engine="cycles")
     return sc, read_bundle(out)
 
 
@@ -99,12 +99,12 @@ def test_a_joint_behind_the_camera_is_invisible(bundle):
 
 def test_manifest_names_armatures_and_control_size(bundle):
     _, b = bundle
-    m = b.manifest
-    assert (m["width"], m["height"], m["control_width"], m["control_height"]) == (W, H, W // FACTOR, H // FACTOR)
-    assert m["armatures"] == ["Hero", "Mixer", "Ghost"]
-    assert m["prompt"] == "two dancers"
+    shot = b.shot
+    assert (shot.width, shot.height, shot.controls[0].width, shot.controls[0].height) == (W, H, W // FACTOR, H // FACTOR)
+    assert shot.armatures == ["Hero", "Mixer", "Ghost"]
+    assert shot.prompt == "two dancers"
     # The skeleton is drawn: coloured (non-grey) pixels exist on the canvas.
-    canvas = b.control(4).astype(int)
+    canvas = b.canvas(0, 4).astype(int)
     assert np.count_nonzero(np.ptp(canvas, axis=2) > 40) > 100
 
 

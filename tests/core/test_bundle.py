@@ -1,4 +1,4 @@
-"""Shot bundle "ltx-shot/1": write, read back identical, nerfstudio cameras, clear errors."""
+"""Shot bundle "ltx-shot/2": write, read back identical, nerfstudio cameras, old bundles, clear errors."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from blender_addon.core.bundle import BundleError, BundleWriter, new_manifest, read_bundle
+from blender_addon.core.bundle import BundleWriter, read_bundle
 from blender_addon.core.png import read_png, write_png
+from blender_addon.shot_bundle import BundleError, Camera, Control, Shot, Strength, read_shot, to_manifest
 
 
 def _camera(frame: int, dolly: float = 0.1) -> dict:
@@ -18,48 +19,84 @@ def _camera(frame: int, dolly: float = 0.1) -> dict:
     return {
         "frame": frame, "intrinsics": {"fx": 400.0 + frame, "fy": 400.0 + frame, "cx": 64.0, "cy": 48.0},
         "world_to_camera": w2c.tolist(), "lens_mm": 50.0 + frame, "sensor_width_mm": 36.0,
-        "sensor_height_mm": 24.0, "sensor_fit": "AUTO", "clip_start": 0.1, "clip_end": 100.0, "strength": 0.8,
+        "sensor_height_mm": 24.0, "sensor_fit": "AUTO", "clip_start": 0.1, "clip_end": 100.0,
     }  # fmt: skip
 
 
-def _write_shot(root, frames=range(1, 10), control_size=(128, 96), finish=True):
-    cw, ch = control_size
-    manifest = new_manifest(
-        "shot_010", 128, 96, 24.0, frames[0], frames[-1], scene="Scene", prompt="a dancer", seed=7,
-        control_width=cw, control_height=ch, depth_range={"near": 1.5, "far": 9.0}, targets=["Dancer"],
-        strength={"global": 0.9, "per_frame": [0.8] * len(frames), "background": 0.2}, armatures=["rig"],
-    )  # fmt: skip
+def _control(size=(128, 96), **kw) -> Control:
+    cw, ch = size
+    base = dict(kind="depth+pose", lora="control", folder="control", mask_folder="mask", width=cw, height=ch,
+                strength=Strength(0.9, [0.8] * 9, 0.2), depth_range={"near": 1.5, "far": 9.0})
+    base.update(kw)
+    return Control(**base)
+
+
+def _shot(frames=range(1, 10), controls=None) -> Shot:
+    return Shot(name="shot_010", width=128, height=96, fps=24.0, frame_start=frames[0], frame_end=frames[-1],
+                frames=[_camera(f) for f in frames], scene="Scene", prompt="a dancer", seed=7,
+                controls=controls or [_control()], camera=Camera(mode="preset", preset_lora="camera_dolly_in"),
+                targets=["Dancer"], armatures=["rig"])
+
+
+def _write(root, frames=range(1, 10), control_size=(128, 96), finish=True, controls=None):
+    controls = controls or [_control(control_size)]
     rng = np.random.default_rng(0)
     data = {}
-    writer = BundleWriter(root, manifest)
+    writer = BundleWriter(root, controls)
     for f in frames:
-        control = rng.integers(0, 256, (ch, cw, 3), dtype=np.uint8)
-        mask = rng.random((ch, cw)) > 0.5
+        canvases = [rng.integers(0, 256, (c.height, c.width, 3), dtype=np.uint8) for c in controls]
+        masks = [rng.random((c.height, c.width)) > 0.5 if c.mask_folder else None for c in controls]
         people = [rng.uniform(0, 90, (18, 3))]
-        writer.write_frame(f, control, mask, people)
-        data[f] = (control, mask, people)
+        writer.write_frame(f, canvases, masks, people)
+        data[f] = (canvases, masks, people)
+    shot = _shot(frames, controls)
     if finish:
-        writer.finish([_camera(f) for f in frames])
-    return manifest, data
+        writer.finish(shot)
+    return shot, data
 
 
 def test_bundle_round_trip_is_identical(tmp_path):
-    manifest, data = _write_shot(tmp_path / "b")
+    shot, data = _write(tmp_path / "b")
     bundle = read_bundle(tmp_path / "b")
-    expected = dict(manifest, frames=[_camera(f) for f in range(1, 10)])
-    assert bundle.manifest == expected
-    assert len(bundle) == 9 and [f["frame"] for f in bundle.frames] == list(range(1, 10))
+    assert bundle.shot == shot and bundle.shot.schema == "ltx-shot/2"
+    assert len(bundle) == 9 and [f["frame"] for f in bundle.shot.frames] == list(range(1, 10))
     for i, f in enumerate(range(1, 10)):
-        control, mask, people = data[f]
-        assert bundle.control(i).dtype == np.uint8 and np.array_equal(bundle.control(i), control)
-        assert bundle.mask(i).dtype == bool and np.array_equal(bundle.mask(i), mask)
+        canvases, masks, people = data[f]
+        assert bundle.canvas(0, i).dtype == np.uint8 and np.array_equal(bundle.canvas(0, i), canvases[0])
+        assert bundle.mask(0, i).dtype == bool and np.array_equal(bundle.mask(0, i), masks[0])
         assert np.array_equal(bundle.pose(i)[0], people[0])
-    assert bundle.control_paths[0].name == "000001.png"
     assert not list(tmp_path.rglob("*.tmp")), "temporary files left behind"
+    doc = json.loads((tmp_path / "b" / "shot.json").read_text())
+    assert doc["controls"][0]["strength"] == {"global": 0.9, "per_frame": [0.8] * 9, "background": 0.2}
+
+
+def test_two_controls_each_in_its_own_folder(tmp_path):
+    controls = [_control(), _control((64, 48), kind="pose", lora="pose", folder="pose_canvas", mask_folder=None,
+                                     reference_downscale_factor=2, depth_range=None)]
+    _, data = _write(tmp_path / "b", controls=controls)
+    bundle = read_bundle(tmp_path / "b")
+    assert [(c.kind, c.folder, c.width) for c in bundle.shot.controls] == [("depth+pose", "control", 128),
+                                                                          ("pose", "pose_canvas", 64)]
+    assert np.array_equal(bundle.canvas(1, 3), data[4][0][1])
+    m = to_manifest(bundle.shot, request_id="r1")
+    assert [(c.kind, c.lora, c.width, c.height, c.num_frames, c.has_mask, c.reference_downscale_factor)
+            for c in m.controls] == [("depth+pose", "control", 128, 96, 9, True, 0), ("pose", "pose", 64, 48, 9, False, 2)]
+    assert m.controls[0].background_strength == pytest.approx(0.2) and not m.controls[1].HasField("background_strength")
+
+
+def test_manifest_is_a_pure_function_of_the_bundle(tmp_path):
+    _write(tmp_path / "b")
+    first = to_manifest(read_shot(tmp_path / "b"), request_id="x").SerializeToString(deterministic=True)
+    again = to_manifest(read_shot(tmp_path / "b"), request_id="x").SerializeToString(deterministic=True)
+    assert first == again
+    m = to_manifest(read_shot(tmp_path / "b"), request_id="x")
+    assert list(m.controls[0].frame_strength) == pytest.approx([0.8] * 9) and m.audio
+    assert m.camera.preset_lora == "camera_dolly_in" and len(m.camera.frames) == 9
+    assert list(m.camera.frames[4].world_to_camera)[11] == pytest.approx(4.5)
 
 
 def test_transforms_json_is_nerfstudio_opengl_with_control_intrinsics(tmp_path):
-    _write_shot(tmp_path / "b", control_size=(64, 48))
+    _write(tmp_path / "b", control_size=(64, 48))
     doc = json.loads((tmp_path / "b" / "transforms.json").read_text())
     assert (doc["w"], doc["h"], doc["camera_model"]) == (64, 48, "OPENCV")
     first = doc["frames"][0]
@@ -74,18 +111,18 @@ def test_transforms_json_is_nerfstudio_opengl_with_control_intrinsics(tmp_path):
 
 
 def test_unfinished_export_is_reported(tmp_path):
-    _write_shot(tmp_path / "b", finish=False)
+    _write(tmp_path / "b", finish=False)
     with pytest.raises(BundleError, match="unfinished export"):
         read_bundle(tmp_path / "b")
-    _write_shot(tmp_path / "c")
-    BundleWriter(tmp_path / "c", new_manifest("x", 128, 96, 24.0, 1, 9))  # a re-export starts
+    _write(tmp_path / "c")
+    BundleWriter(tmp_path / "c", [_control()])  # a re-export starts: shot.json goes first
     with pytest.raises(BundleError, match="unfinished export"):
         read_bundle(tmp_path / "c")
     with pytest.raises(BundleError, match="no such folder"):
         read_bundle(tmp_path / "nope")
 
 
-def _edit_manifest(root, **changes):
+def _edit(root, **changes):
     path = root / "shot.json"
     doc = json.loads(path.read_text())
     doc.update(changes)
@@ -93,49 +130,70 @@ def _edit_manifest(root, **changes):
 
 
 def test_schema_versions(tmp_path):
-    _write_shot(tmp_path / "b")
-    _edit_manifest(tmp_path / "b", schema="ltx-shot/1.4")  # a newer minor version still reads
-    assert read_bundle(tmp_path / "b").manifest["schema"] == "ltx-shot/1.4"
-    _edit_manifest(tmp_path / "b", schema="ltx-shot/2")
-    with pytest.raises(BundleError, match="'ltx-shot/2' is not supported"):
+    _write(tmp_path / "b")
+    _edit(tmp_path / "b", schema="ltx-shot/2.4")  # a newer minor version still reads
+    assert read_bundle(tmp_path / "b").shot.name == "shot_010"
+    _edit(tmp_path / "b", schema="ltx-shot/3")
+    with pytest.raises(BundleError, match=r"'ltx-shot/3' is not supported \(this version reads ltx-shot/1, "
+                                          r"ltx-shot/2\)"):
         read_bundle(tmp_path / "b")
-    _edit_manifest(tmp_path / "b", schema="something-else")
+    _edit(tmp_path / "b", schema="something-else")
     with pytest.raises(BundleError, match="not a shot bundle"):
         read_bundle(tmp_path / "b")
 
 
+def test_a_version_1_bundle_still_reads_as_one_depth_pose_control(tmp_path):
+    from tests.addon.bundles import write_bundle
+
+    write_bundle(tmp_path / "v1", frames=9, width=64, height=32, schema=1)
+    doc = json.loads((tmp_path / "v1" / "shot.json").read_text())
+    assert doc["schema"] == "ltx-shot/1"
+    bundle = read_bundle(tmp_path / "v1")
+    (control,) = bundle.shot.controls
+    assert (control.kind, control.lora, control.folder, control.mask_folder) == ("depth+pose", "control", "control",
+                                                                               "mask")
+    assert (control.width, control.height, control.strength.value, control.strength.background) == (64, 32, 0.8, 0.2)
+    assert bundle.shot.audio and bundle.canvas(0, 2).shape == (32, 64, 3)
+
+
 def test_missing_files_and_size_mismatch_are_named(tmp_path):
-    _write_shot(tmp_path / "b")
+    _write(tmp_path / "b")
     (tmp_path / "b" / "mask" / "000004.png").unlink()
     with pytest.raises(BundleError, match="missing files: mask/000004.png"):
         read_bundle(tmp_path / "b")
     write_png(tmp_path / "b" / "mask" / "000004.png", np.zeros((96, 128), np.uint8))
     write_png(tmp_path / "b" / "control" / "000002.png", np.zeros((48, 64, 3), np.uint8))
-    with pytest.raises(BundleError, match="000002.png: is 64x48 with 3 channel.*expected 128x96"):
+    with pytest.raises(BundleError, match=r"000002.png: is 64x48 with 3 channel.*expected 128x96"):
         read_bundle(tmp_path / "b")
 
 
-def test_frame_count_must_be_8k_plus_1(tmp_path):
-    _write_shot(tmp_path / "b", frames=range(1, 11))  # 10 frames: writable, not renderable
-    with pytest.raises(BundleError, match="8k\\+1 \\(got 10\\)"):
-        read_bundle(tmp_path / "b")
+@pytest.mark.parametrize("change, words", [
+    ({"controls": [{"kind": "normals", "width": 8, "height": 8}]}, "controls[0].kind 'normals' is not a canvas kind"),
+    ({"controls": [{"kind": "depth", "folder": "../elsewhere", "width": 8, "height": 8}]},
+     "must be a plain folder name inside the bundle"),
+    ({"fps": "fast"}, "fps must be a finite number"),
+    ({"frame_end": 12}, "frames must list 1..12 in order (9 entries found)"),
+    ({"camera": {"mode": "orbit"}}, "camera.mode 'orbit' is unknown"),
+])
+def test_bad_fields_are_named(tmp_path, change, words):
+    _write(tmp_path / "b")
+    _edit(tmp_path / "b", **change)
+    with pytest.raises(BundleError) as err:
+        read_shot(tmp_path / "b")
+    assert words in str(err.value)
 
 
 def test_writer_rejects_wrong_sizes_and_missing_frames(tmp_path):
-    writer = BundleWriter(tmp_path / "b", new_manifest("x", 128, 96, 24.0, 1, 9, control_width=64, control_height=48))
-    with pytest.raises(BundleError, match="\\(48, 64, 3\\) uint8"):
-        writer.write_frame(1, np.zeros((96, 128, 3), np.uint8), np.zeros((96, 128), bool), [])
-    with pytest.raises(BundleError, match="mask must be \\(48, 64\\)"):
-        writer.write_frame(1, np.zeros((48, 64, 3), np.uint8), np.zeros((96, 128), bool), [])
-    writer.write_frame(1, np.zeros((48, 64, 3), np.uint8), np.zeros((48, 64), bool), [])
+    writer = BundleWriter(tmp_path / "b", [_control((64, 48))])
+    with pytest.raises(BundleError, match=r"\(48, 64, 3\) uint8"):
+        writer.write_frame(1, [np.zeros((96, 128, 3), np.uint8)], [np.zeros((96, 128), bool)], [])
+    with pytest.raises(BundleError, match=r"mask must be \(48, 64\)"):
+        writer.write_frame(1, [np.zeros((48, 64, 3), np.uint8)], [np.zeros((96, 128), bool)], [])
+    writer.write_frame(1, [np.zeros((48, 64, 3), np.uint8)], [np.zeros((48, 64), bool)], [])
     with pytest.raises(BundleError, match="never written"):
-        writer.finish([_camera(f) for f in range(1, 10)])
-    with pytest.raises(BundleError, match="1..9 in order"):
-        writer.finish([_camera(f) for f in range(2, 10)])
-    with pytest.raises(BundleError, match="lacks"):
-        BundleWriter(tmp_path / "c", {"name": "x"})
-    with pytest.raises(BundleError, match="unknown shot.json keys"):
-        new_manifest("x", 128, 96, 24.0, 1, 9, colour="red")
+        writer.finish(_shot(controls=[_control((64, 48))]))
+    with pytest.raises(BundleError, match="at least one control"):
+        BundleWriter(tmp_path / "c", [])
 
 
 def test_blender_units_are_converted_to_metres():
