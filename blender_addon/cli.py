@@ -195,7 +195,7 @@ def add_render_parser(subparsers) -> None:
 
 
 def run_render(args: argparse.Namespace) -> int:
-    from .client.headless import render_blend
+    from .headless import render_blend
 
     if args.ca and not args.tls:
         raise UsageError("--ca needs --tls (the certificate is only used for TLS connections)")

@@ -130,9 +130,9 @@ def apply_overrides(shot, args) -> None:
 
 
 def cmd_render(args) -> int:
-    from .bundle import BundleError, ShotBundle, bundle_request, read_bundle
     from .engine.request import EngineError
     from .media import file_stem, write_result
+    from .offline import BundleError, ShotBundle, bundle_request, read_bundle
     from .server.convert import ShotError
     from .server.queue import model_info, result_sidecar
     from .shot_bundle import to_manifest

@@ -21,6 +21,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from .media import sha256_of
 from .proto import render_pb2 as pb
 from .proto import render_pb2_grpc as pb_grpc
+from .server.convert import PROTOCOL_VERSION
 
 TERMINAL = (pb.JOB_STATE_DONE, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED)
 ARTIFACT_SUFFIX = {pb.ARTIFACT_KIND_VIDEO_MP4: ".mp4", pb.ARTIFACT_KIND_AUDIO_WAV: ".wav",
@@ -64,7 +65,7 @@ class RenderClient:
         return health_pb2.HealthCheckResponse.ServingStatus.Name(r.status)
 
     def capabilities(self) -> pb.Capabilities:
-        return self.stub.GetCapabilities(pb.GetCapabilitiesRequest(client_protocol_version="2.0"),
+        return self.stub.GetCapabilities(pb.GetCapabilitiesRequest(client_protocol_version=PROTOCOL_VERSION),
                                          metadata=self.metadata, timeout=self.timeout)
 
     def submit(self, manifest: pb.ShotManifest, control_pngs: Sequence[bytes] = (),

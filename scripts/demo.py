@@ -84,8 +84,8 @@ def build_shot(source: Path, frames: int, width: int, height: int) -> None:
     """The example scene with the panel settings an artist would pick, saved to `source`."""
     import bpy
 
-    from blender_addon.client.headless import enable_addon
     from blender_addon.example_scene import build_example_scene
+    from blender_addon.headless import enable_addon
 
     build_example_scene(frames=frames, width=width, height=height)
     bpy.context.preferences.filepaths.save_version = 0  # no .blend1 backups in out/
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"==> example scene: {source} ({args.frames} frames at {args.size[0]}x{args.size[1]}, "
               f"walker + dolly zoom) in {time.perf_counter() - t0:.1f} s")
 
-        from blender_addon.client.headless import render_blend
+        from blender_addon.headless import render_blend
 
         t0 = time.perf_counter()
         print(f"==> Render Preview (export, upload, denoise, fetch), headless; Blender's log: {blender_log}")

@@ -50,3 +50,50 @@ def test_exported_bundle_renders_offline_with_overrides(tmp_path):
     assert sidecar["engine"]["seed"] == 11 and sidecar["engine"]["num_inference_steps"] == 2
     assert [lo["name"] for lo in sidecar["engine"]["loras"]][:1] == ["control"]
     assert sidecar["camera"]["move"] == "dolly_zoom" and str(mp4) in printed
+
+
+def _frames(mp4: Path):
+    import av
+    import numpy as np
+
+    with av.open(str(mp4)) as container:
+        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+
+
+@pytest.mark.slow
+@pytest.mark.blender
+def test_one_bundle_renders_the_same_offline_and_through_a_server(tmp_path):
+    """The bundle is the one seam: `render-backend render BUNDLE` and `blender_addon.cli submit BUNDLE`
+    to a server build the same request, so the same seed gives the same video, frame for frame."""
+    import numpy as np
+    import torch
+
+    from render_backend.engine.ltx2.engine import LTX2Engine
+    from render_backend.engine.ltx2.test_model import make_test_model
+    from render_backend.server.app import BackgroundServer
+    from render_backend.server.config import ServerConfig
+
+    model = make_test_model(tmp_path / "tiny-ltx2")
+    blend, bundle = tmp_path / "shot.blend", tmp_path / "bundle"
+    _run("-c", BUILD, str(blend))
+    _run("-m", "blender_addon.cli", "export", str(blend), "--out", str(bundle), "--targets", "Actors",
+         "--armatures", "Walker", "--prompt", "a man walks", "--control-lora", "control", "--seed", "5", "--quiet")
+    _run("-m", "render_backend.cli", "render", str(bundle), "--out", str(tmp_path / "offline"), "--model", str(model))
+
+    torch.set_num_threads(1)
+    engine = LTX2Engine(str(model))
+    with BackgroundServer(engine, ServerConfig(host="127.0.0.1", port=0, data_dir=tmp_path / "data")) as server:
+        printed = _run("-m", "blender_addon.cli", "submit", str(bundle), "--server", server.address,
+                       "--out", str(tmp_path / "served"))
+        again = _run("-m", "blender_addon.cli", "submit", str(bundle), "--server", server.address,
+                     "--out", str(tmp_path / "served_again"))
+    assert "queued at position" in printed and "already on the server: re-attached" in again
+
+    offline = _frames(next((tmp_path / "offline").glob("*.mp4")))
+    served = _frames(tmp_path / "served" / "video.mp4")
+    assert offline.shape == served.shape == (9, 96, 128, 3)
+    assert np.array_equal(offline, served)
+    a = json.loads(next((tmp_path / "offline").glob("*.json")).read_text())["engine"]
+    b = json.loads((tmp_path / "served" / "sidecar.json").read_text())["engine"]
+    settings = lambda e: {k: v for k, v in e.items() if k not in ("timings",)}  # noqa: E731
+    assert settings(a) == settings(b) and a["seed"] == 5 and a["loras"][0]["name"] == "control"

@@ -54,14 +54,15 @@ def submit_bundle(bundle_dir: str | Path, *, server: str, out_dir: str | Path, t
         raise ValueError("; ".join(problems))
     request_id = bundle_request_id(bundle_dir)
     out_dir = Path(out_dir)
+    deadline = time.monotonic() + timeout_s
     with RenderClient(profile) as client:
-        client.check()
+        _wait_until_serving(client, deadline, say)
         reply = client.submit_bundle(bundle_dir, request_id=request_id, client_info=client_info)
         say(f"job {reply.job_id}" + (" (already on the server: re-attached)" if reply.deduplicated else
                                      f" queued at position {reply.queue_position}"))
         for warning in reply.warnings:
             say(f"warning: {warning}")
-        final = _follow(client, reply.job_id, time.monotonic() + timeout_s, say)
+        final = _follow(client, reply.job_id, deadline, say)
         state = _STATE_WORDS[final.state]
         if final.state != pb.JOB_STATE_DONE:
             say(f"{state}: {final.message}")
@@ -73,6 +74,22 @@ def submit_bundle(bundle_dir: str | Path, *, server: str, out_dir: str | Path, t
                 files[name] = client.fetch(reply.job_id, artifact.kind, out_dir / name)
                 say(f"fetched {files[name]} ({artifact.size} bytes, sha256 verified)")
         return SubmitResult(reply.job_id, state, final.message, files)
+
+
+def _wait_until_serving(client: RenderClient, deadline: float, say: Callable[[str], None]) -> None:
+    """check(), waiting while the server is still loading its weights (a server just started)."""
+    waited = False
+    while True:
+        try:
+            client.check()
+            return
+        except conn.ConnectionProblem as exc:
+            if exc.reason != conn.LOADING or time.monotonic() > deadline:
+                raise
+            if not waited:
+                say("the server is loading the model; waiting")
+                waited = True
+        time.sleep(1.0)
 
 
 def _follow(client: RenderClient, job_id: str, deadline: float, say: Callable[[str], None]) -> pb.JobEvent:

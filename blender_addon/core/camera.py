@@ -114,11 +114,6 @@ def _without_scale(matrix: np.ndarray) -> np.ndarray:
     return out
 
 
-def camera_to_world_opengl(camera_to_world: np.ndarray) -> np.ndarray:
-    """Blender's camera matrix_world with scale removed: OpenGL camera axes (nerfstudio convention)."""
-    return _without_scale(camera_to_world)
-
-
 def world_to_camera_opencv(camera_to_world: np.ndarray) -> np.ndarray:
     """World-to-camera 4x4 in OpenCV axes from Blender's camera matrix_world (scale allowed, ignored)."""
     return _GL_TO_CV @ np.linalg.inv(_without_scale(camera_to_world))

@@ -38,39 +38,3 @@ def compose_control(
     for person in people:
         draw_skeleton(canvas, person, limb_width=limb_width)
     return canvas
-
-
-def _check_factor(shape: tuple[int, ...], factor: int) -> None:
-    if int(factor) != factor or factor < 1:
-        raise ValueError(f"downscale factor must be a whole number >= 1 (got {factor})")
-    h, w = shape[:2]
-    if h % factor or w % factor:
-        raise ValueError(
-            f"canvas {w}x{h} is not divisible by the reference downscale factor {factor}; "
-            f"use a width and height that are multiples of {factor} (the server wants multiples of 32)"
-        )
-
-
-def downscale_canvas(canvas: np.ndarray, factor: int) -> np.ndarray:
-    """Area-average a (H, W) or (H, W, C) uint8 canvas by an integer factor (small-to-large grid).
-
-    Each output pixel is the rounded mean of a factor x factor block; H and W must divide.
-    """
-    canvas = np.asarray(canvas)
-    _check_factor(canvas.shape, factor)
-    factor = int(factor)
-    if factor == 1:
-        return canvas.copy()
-    h, w = canvas.shape[:2]
-    blocks = canvas.reshape(h // factor, factor, w // factor, factor, *canvas.shape[2:])
-    mean = blocks.astype(np.float64).mean(axis=(1, 3))
-    return np.round(mean).astype(canvas.dtype)
-
-
-def downscale_mask(mask: np.ndarray, factor: int) -> np.ndarray:
-    """Downscale a (H, W) bool mask: a block is inside when at least half its pixels are."""
-    mask = np.asarray(mask, dtype=bool)
-    _check_factor(mask.shape, factor)
-    factor = int(factor)
-    h, w = mask.shape
-    return mask.reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3)) >= 0.5

@@ -1,13 +1,15 @@
-"""The add-on's operators. Their logic lives in session.py / queue.py (render flow) so it can
-be driven without a window; the classes here only adapt it to Blender."""
+"""The add-on's operators, one module per job: shot.py (Render Preview), animation.py (Render
+Animation), resume.py (Resume, Cancel), setup.py (profiles, Test connection, canvas preview, Redo
+take). records.py applies the network worker's events to the job records in the .blend; modal.py
+is the modal loop they share. The render flow runs the same without a window (headless)."""
 
 from __future__ import annotations
 
 import bpy
 
-from . import render, setup
+from . import animation, resume, setup, shot
 
-CLASSES = (*render.CLASSES, *setup.CLASSES)
+CLASSES = (*shot.CLASSES, *animation.CLASSES, *resume.CLASSES, *setup.CLASSES)
 
 
 def register() -> None:
@@ -16,7 +18,7 @@ def register() -> None:
 
 
 def unregister() -> None:
-    from .session import shutdown_worker
+    from .records import shutdown_worker
 
     shutdown_worker()
     for cls in reversed(CLASSES):

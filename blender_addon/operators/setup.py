@@ -16,7 +16,8 @@ from ..core import takes
 from ..core.png import write_png
 from ..ui.preferences import addon_preferences, find_profile
 from ..ui.properties import BLEND_RELATIVE
-from . import session as ss
+from . import records
+from .shot import export_arguments
 
 CANVAS_IMAGE = "LTX control canvas"
 # The export_arguments that shape one frame's canvas (not the prompt, seed, strengths or camera).
@@ -60,10 +61,10 @@ CONNECTION_TIMEOUT_S = 30.0
 
 def _poll_connection(key: str, deadline: float, address: str):
     """App timer while a connection test runs: show its result (or the timeout) in the preferences."""
-    ss.dispatch_events()
-    if ss.get_worker().busy(key) and time.monotonic() < deadline:
+    records.dispatch_events()
+    if records.get_worker().busy(key) and time.monotonic() < deadline:
         return 0.2
-    ss.dispatch_events()
+    records.dispatch_events()
     _timed_out_unless_answered(address)
     for window in bpy.context.window_manager.windows:
         for area in window.screen.areas:
@@ -104,7 +105,7 @@ class LTX_OT_test_connection(bpy.types.Operator):
             prefs.connection_text, prefs.connection_ok = "; ".join(problems), False
             self.report({"ERROR"}, prefs.connection_text)
             return {"CANCELLED"}
-        worker = ss.get_worker()
+        worker = records.get_worker()
         # Not ok until the server answered: the CONNECTION event sets both.
         prefs.connection_text, prefs.connection_ok = _testing_text(profile.address), False
         key = worker.test_connection(profile)
@@ -115,7 +116,7 @@ class LTX_OT_test_connection(bpy.types.Operator):
             return {"FINISHED"}
         while worker.busy(key) and time.monotonic() < deadline:  # headless: timers never fire, wait here
             time.sleep(0.05)
-        ss.dispatch_events(worker, context)
+        records.dispatch_events(worker, context)
         _timed_out_unless_answered(profile.address, context)
         self.report({"INFO"} if prefs.connection_ok else {"ERROR"}, prefs.connection_text)
         return {"FINISHED"} if prefs.connection_ok else {"CANCELLED"}
@@ -171,7 +172,7 @@ class LTX_OT_preview_canvas(bpy.types.Operator):
         scene = context.scene
         frame = scene.frame_current
         try:
-            args = ss.export_arguments(scene, frame, frame, f"canvas_{frame:04d}", camera=False)
+            args = export_arguments(scene, frame, frame, f"canvas_{frame:04d}", camera=False)
             canvas = render_frame_canvas(scene, frame, **{k: args[k] for k in CANVAS_ARGUMENTS},
                                          warn=lambda message: self.report({"WARNING"}, message))
             with tempfile.TemporaryDirectory(prefix="ltx_canvas_") as tmp:

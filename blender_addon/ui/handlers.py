@@ -52,11 +52,11 @@ def unsubscribe_frame_range() -> None:
 
 @persistent
 def reattach_after_load(_filepath) -> None:
-    from ..operators import session
+    from ..operators import records
 
     # Sessions of the file that was open before belong to operators the load ended; keeping
     # them would make Resume skip the records of the same name in this file.
-    session.LIVE.clear()
+    records.LIVE.clear()
     for scene in bpy.data.scenes:
         settings = scene.ltx_render
         # No operator survives a file load: a "busy" saved by a Blender that quit (or crashed)

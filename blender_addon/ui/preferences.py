@@ -98,15 +98,11 @@ def profile_limits(name: str, context=None) -> dict:
 
 
 def store_limits(name: str, limits: dict, context=None) -> None:
-    """Remember what the profile's server accepts, and update the notes of the panels it changes."""
-    from .properties import refresh_notes
-
+    """Remember what the profile's server accepts (the caller refreshes the panels' notes)."""
     prefs = addon_preferences(context)
     for item in prefs.profiles if prefs else ():
         if item.name == name:
             item.limits_json = json.dumps(limits)
-    for scene in bpy.data.scenes:
-        refresh_notes(scene)
 
 
 CLASSES = (LTX_PG_profile, LTX_AP_preferences)

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..media import sha256_of
+from .camera import PRESETS as CAMERA_MOVES
 from .contract import LoraCapability
 from .request import LoraMismatch
 
 KINDS = ("control", "camera_preset", "camera_trajectory", "style")
-CAMERA_MOVES = ("dolly_in", "dolly_out", "dolly_left", "dolly_right", "jib_up", "jib_down", "static")
 # Key prefixes of the two formats the diffusers loader reads (Lightricks/ComfyUI, diffusers/peft).
 _KEY_PREFIXES = ("diffusion_model.", "transformer.")
 

@@ -60,7 +60,7 @@ def strips(scene: bpy.types.Scene) -> list:
 
 def tick_until(runner, predicate, timeout: float = 60.0, event: str = "TIMER"):
     """Feed fake modal events (the one thing that cannot exist headless) until predicate()."""
-    from blender_addon.operators.render import modal_step
+    from blender_addon.operators.modal import modal_step
 
     deadline = time.monotonic() + timeout
     result = None

@@ -159,7 +159,7 @@ def _disable_addon_after_module():
 
     if "blender_addon" in bpy.context.preferences.addons:
         addon_utils.disable("blender_addon", default_set=True)
-    from blender_addon.operators import session
+    from blender_addon.operators import records as session
 
     session.shutdown_worker()
     session.LIVE.clear()

@@ -14,11 +14,16 @@ import pytest
 
 bpy = pytest.importorskip("bpy", reason="needs bpy (pip install bpy==5.0.1)")
 
+from blender_addon import sequencer as vse  # noqa: E402
 from blender_addon.core import jobs  # noqa: E402
-from blender_addon.operators import session as ss  # noqa: E402
-from blender_addon.operators.render import LTX_OT_render_preview, modal_step  # noqa: E402
+from blender_addon.operators import records as ss  # noqa: E402
+from blender_addon.operators.modal import modal_step  # noqa: E402
+from blender_addon.operators.shot import (  # noqa: E402
+    LTX_OT_render_preview,
+    ShotRender,  # noqa: E402
+    export_arguments,
+)
 from blender_addon.proto import render_pb2 as pb  # noqa: E402
-from blender_addon.ui import vse  # noqa: E402
 from blender_addon.ui.preferences import find_profile  # noqa: E402
 
 from .blender_helpers import fresh_shot, strips, tick_until  # noqa: E402
@@ -47,7 +52,7 @@ def test_take_lands_at_the_shot_start_in_sync_after_the_scene_fps_changed(tmp_pa
     settings.keyframe_insert("control_strength", frame=5)
     settings.control_strength = 1.0
     settings.keyframe_insert("control_strength", frame=13)
-    runner = ss.ShotRender(scene, find_profile("test"), 5, 13)
+    runner = ShotRender(scene, find_profile("test"), 5, 13)
     tick_until(runner, lambda r: not runner.exporting)
     assert _job(scene).state == jobs.SUBMITTING
     scene.render.fps = 30  # changed while the server renders
@@ -96,7 +101,7 @@ def test_second_take_is_numbered_and_reimport_does_not_duplicate(tmp_path, live_
 def test_modal_render_esc_cancels_on_the_server(tmp_path, live_server, slow_engine):
     slow_engine(400)
     scene = fresh_shot(tmp_path, server=live_server)
-    runner = ss.ShotRender(scene, find_profile("test"), 1, 9)
+    runner = ShotRender(scene, find_profile("test"), 1, 9)
     assert tick_until(runner, lambda r: True, event="MOUSEMOVE") == {"PASS_THROUGH"}
     tick_until(runner, lambda r: _job(scene).progress_text.startswith("Denoising"))
     assert _job(scene).state == jobs.RUNNING
@@ -110,7 +115,7 @@ def test_modal_render_esc_cancels_on_the_server(tmp_path, live_server, slow_engi
 def test_esc_during_export_stops_it_and_restores_render_settings(tmp_path, live_server):
     scene = fresh_shot(tmp_path, frames=17, server=live_server)
     engine, frame = scene.render.engine, scene.frame_current
-    runner = ss.ShotRender(scene, find_profile("test"), 1, 17)
+    runner = ShotRender(scene, find_profile("test"), 1, 17)
     assert modal_step(runner, "TIMER", budget_s=0.0) == {"RUNNING_MODAL"}  # one frame exported
     assert _job(scene).progress_text.startswith("Exporting 1/")
     modal_step(runner, "ESC")
@@ -122,7 +127,7 @@ def test_esc_during_export_stops_it_and_restores_render_settings(tmp_path, live_
 
 def test_reattach_after_saving_and_reloading_the_blend(tmp_path, live_server):
     scene = fresh_shot(tmp_path, server=live_server)
-    runner = ss.ShotRender(scene, find_profile("test"), 1, 9)
+    runner = ShotRender(scene, find_profile("test"), 1, 9)
     tick_until(runner, lambda r: bool(_job(scene).job_id))
     job_id = _job(scene).job_id
     ss.shutdown_worker()  # Blender quits mid-render: the watch stops, the job goes on on the server
@@ -139,6 +144,37 @@ def test_reattach_after_saving_and_reloading_the_blend(tmp_path, live_server):
     assert live_server.store.get_by_request(item.request_id).job_id == job_id
     assert [s.type for s in strips(scene)] == ["MOVIE", "SOUND"]
     assert bpy.ops.ltx_render.resume_jobs() == {"CANCELLED"}  # nothing left to do
+
+
+def test_resume_after_a_strength_keyframe_changed_since_the_export_completes_the_job(tmp_path, live_server):
+    """Blender died after the upload reached the server but before the job id came back. The user
+    then edits the strength curve and presses Resume: the same request_id must carry the SAME
+    manifest (the curve as exported, from the bundle), so the server finds the job instead of
+    answering ALREADY_EXISTS and losing it."""
+    scene = fresh_shot(tmp_path, server=live_server)
+    settings = scene.ltx_render
+    settings.control_strength = 0.2
+    settings.keyframe_insert("control_strength", frame=1)
+    settings.control_strength = 1.0
+    settings.keyframe_insert("control_strength", frame=9)
+    runner = ShotRender(scene, find_profile("test"), 1, 9)
+    tick_until(runner, lambda r: bool(_job(scene).job_id))
+    request_id, job_id = _job(scene).request_id, _job(scene).job_id
+    ss.shutdown_worker()
+    item = _job(scene)
+    item.state, item.job_id = jobs.SUBMITTING, ""  # the SUBMITTED event never reached the .blend
+    bpy.ops.wm.save_mainfile()
+    bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "shot.blend"))  # Blender restarts
+    scene = bpy.context.scene
+    settings = scene.ltx_render
+    settings.control_strength = 0.5  # a keyframe changed between export and Resume
+    settings.keyframe_insert("control_strength", frame=9)
+    assert bpy.ops.ltx_render.resume_jobs() == {"FINISHED"}
+    assert _job(scene).state == jobs.DONE, _job(scene).message
+    assert _job(scene).job_id == job_id  # the server deduplicated: the same job, not a second one
+    assert len(live_server.jobs_of([request_id])) == 1
+    ramp = list(live_server.job(job_id).manifest.controls[0].frame_strength)
+    assert ramp[0] == pytest.approx(0.2) and ramp[-1] == pytest.approx(1.0)  # the curve as exported
 
 
 def test_busy_saved_without_unfinished_jobs_is_cleared_on_load(tmp_path):
@@ -229,7 +265,7 @@ def test_camera_modes_need_a_lora_the_server_has(tmp_path, live_server):
     with pytest.raises(RuntimeError, match="'camera_zoom' is not installed on the server; pick one of: "):
         bpy.ops.ltx_render.render_preview()
     settings.camera_mode = "trajectory"
-    args = ss.export_arguments(scene, 1, 9, "shot")  # the server's only trajectory LoRA is taken
+    args = export_arguments(scene, 1, 9, "shot")  # the server's only trajectory LoRA is taken
     assert (args["camera_mode"], args["preset_lora"], args["trajectory_lora"]) == ("trajectory", "",
                                                                                   "camera_trajectory")
     assert len(scene.ltx_render.jobs) == 0  # nothing was recorded or exported
@@ -340,7 +376,7 @@ def test_modal_operator_runs_to_finished_for_its_own_scene(tmp_path, live_server
 
     scene = fresh_shot(tmp_path, server=live_server)
     op = _FakeOperator()
-    op._runner = ss.ShotRender(scene, find_profile("test"), 1, 9)
+    op._runner = ShotRender(scene, find_profile("test"), 1, 9)
     op._timer = bpy.context.window_manager.event_timer_add(0.1, window=bpy.context.window)
     scene.ltx_render.busy = True
     other = bpy.data.scenes.new("Other")
@@ -358,7 +394,7 @@ def test_modal_operator_cancel_removes_its_timer_and_clears_busy(tmp_path, live_
     """Blender calls cancel() when it ends a modal operator (file load, quit)."""
     scene = fresh_shot(tmp_path, server=live_server)
     op = _FakeOperator()
-    op._runner = ss.ShotRender(scene, find_profile("test"), 1, 9)
+    op._runner = ShotRender(scene, find_profile("test"), 1, 9)
     op._timer = bpy.context.window_manager.event_timer_add(0.1, window=bpy.context.window)
     scene.ltx_render.busy = True
     assert op._runner.request_id in ss.LIVE

@@ -9,7 +9,7 @@ import pytest
 
 bpy = pytest.importorskip("bpy", reason="needs bpy (pip install bpy==5.0.1)")
 
-from blender_addon.operators import session as ss  # noqa: E402
+from blender_addon.operators.shot import ShotRender  # noqa: E402
 from blender_addon.ui import panel  # noqa: E402
 from blender_addon.ui.preferences import LTX_AP_preferences, find_profile  # noqa: E402
 
@@ -117,7 +117,7 @@ def test_cancel_button_cancels_the_live_job(tmp_path, live_server, slow_engine):
 
     slow_engine(400)
     scene = fresh_shot(tmp_path, server=live_server)
-    runner = ss.ShotRender(scene, find_profile("test"), 1, 9)
+    runner = ShotRender(scene, find_profile("test"), 1, 9)
     tick_until(runner, lambda r: scene.ltx_render.jobs[-1].progress_text.startswith("Denoising"))
     assert bpy.ops.ltx_render.cancel() == {"FINISHED"}
     assert tick_until(runner, lambda r: r != {"RUNNING_MODAL"}) == {"CANCELLED"}

@@ -19,7 +19,8 @@ bpy = pytest.importorskip("bpy", reason="needs bpy (pip install bpy==5.0.1)")
 from blender_addon.client.profiles import ServerProfile  # noqa: E402
 from blender_addon.client.render_client import RenderClient  # noqa: E402
 from blender_addon.core import jobs  # noqa: E402
-from blender_addon.operators import session as ss  # noqa: E402
+from blender_addon.operators import records as ss  # noqa: E402
+from blender_addon.operators.shot import ShotRender  # noqa: E402
 from blender_addon.proto import render_pb2 as pb  # noqa: E402
 from blender_addon.ui.preferences import find_profile  # noqa: E402
 
@@ -134,7 +135,7 @@ def test_real_server_camera_preset_and_trajectory_modes_render(tmp_path, real_se
 
 def test_real_server_reattach_after_reload(tmp_path, real_server):
     scene = _shot(tmp_path, *real_server)
-    runner = ss.ShotRender(scene, find_profile("test"), 1, 9)
+    runner = ShotRender(scene, find_profile("test"), 1, 9)
     tick_until(runner, lambda r: bool(scene.ltx_render.jobs[-1].job_id))
     ss.shutdown_worker()
     ss.LIVE.clear()

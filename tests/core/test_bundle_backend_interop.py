@@ -7,7 +7,7 @@ import pytest
 
 from blender_addon import shot_bundle as addon_schema
 from blender_addon.core.bundle import BundleWriter
-from render_backend import bundle as backend_bundle
+from render_backend import offline as backend_bundle
 from render_backend import shot_bundle as backend_schema
 
 

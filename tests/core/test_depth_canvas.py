@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from blender_addon.core.canvas import compose_control, depth_canvas, downscale_canvas, downscale_mask
+from blender_addon.core.canvas import compose_control, depth_canvas
 from blender_addon.core.depth import inverse_depth, shot_depth_range
 from blender_addon.core.openpose import COLORS, LIMB_COLORS, LIMBS
 from blender_addon.core.png import read_png, write_png
@@ -106,22 +106,3 @@ def test_depth_canvas_matches_inverse_depth_rounding():
     grey = depth_canvas(depth, mask, 1.5, 4.0)
     expected = np.round(inverse_depth(depth, mask, 1.5, 4.0) * 255).astype(np.uint8)
     assert np.array_equal(grey[..., 0], expected) and np.array_equal(grey[..., 2], expected)
-
-
-def test_downscale_is_area_average():
-    canvas = np.zeros((4, 6, 3), dtype=np.uint8)
-    canvas[0, 0] = 255
-    canvas[0:2, 2:4] = [10, 20, 30]
-    small = downscale_canvas(canvas, 2)
-    assert small.shape == (2, 3, 3)
-    assert small[0, 0].tolist() == [64, 64, 64]  # 255 / 4 = 63.75 rounds to 64
-    assert small[0, 1].tolist() == [10, 20, 30]
-    assert np.array_equal(downscale_canvas(canvas, 1), canvas)
-    mask = np.zeros((4, 4), bool)
-    mask[:2, :1] = True  # half of the top-left block
-    mask[2:, 2:] = True
-    assert downscale_mask(mask, 2).tolist() == [[True, False], [False, True]]
-    with pytest.raises(ValueError, match="not divisible by the reference downscale factor 4"):
-        downscale_canvas(canvas, 4)
-    with pytest.raises(ValueError, match="whole number"):
-        downscale_canvas(canvas, 1.5)

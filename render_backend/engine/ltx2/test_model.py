@@ -26,9 +26,11 @@ from pathlib import Path
 
 import torch
 
+from ..camera import PRESETS
+
 TEST_MODEL_VERSION = "tiny-ltx2/2"
 COMPLETE_MARKER = "COMPLETE"
-CAMERA_PRESET_MOVES = ("dolly_in", "dolly_out", "dolly_left", "dolly_right", "jib_up", "jib_down", "static")
+CAMERA_PRESET_MOVES = PRESETS  # one LoRA per published camera move
 # Modules of each transformer block the test LoRAs adapt (the same set Lightricks' LoRAs touch).
 LORA_TARGET_MODULES = ("attn1.to_q", "attn1.to_k", "attn1.to_v", "attn1.to_out.0", "ff.net.0.proj", "ff.net.2")
 LORA_RANK = 4

@@ -1,27 +1,27 @@
-"""Render Preview, Render Animation, Resume and Cancel.
+"""What every render operator shares: the server given as operator options (scripts, headless
+CLI) or as a preferences profile, and the modal loop. With a window the operators are modal: a
+timer advances the work in small steps on the main thread and applies worker events, so Blender
+stays responsive; Esc cancels. Without a window (blender -b, bpy as a module) the same operators
+run to completion in execute().
 
-With a window they are modal: a timer advances the export in small steps on the main thread
-and applies worker events, so Blender stays responsive; Esc cancels. Without a window
-(blender -b, bpy as a module) the same operators run to completion in execute().
+A runner (ShotRender, AnimationRender, JobsWatch) has .scene_name, .keys (request ids),
+.tick(budget_s) -> done, and .cancel().
 """
 
 from __future__ import annotations
 
 import bpy
-from bpy.props import BoolProperty, FloatProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty, FloatProperty, StringProperty
 
 from ..client.profiles import ServerProfile, profile_problems
 from ..core import jobs
-from ..core.planning import plan_shots, snap_frames
-from ..ui.preferences import find_profile, profile_limits
-from ..ui.properties import shot_range
-from . import queue as qu
-from . import session as ss
+from ..ui.preferences import find_profile
+from . import records
 
-_USER_ERRORS = (ValueError, LookupError, RuntimeError, OSError)
+USER_ERRORS = (ValueError, LookupError, RuntimeError, OSError)
 
 
-class _ServerOverride:
+class ServerOptions:
     """Operator options for scripts and the headless CLI: a server given directly instead of a
     preferences profile. SKIP_SAVE keeps them (and the token path) out of the .blend."""
 
@@ -76,8 +76,8 @@ class _ServerOverride:
         runner = getattr(self, "_runner", None)
         if runner is None:
             return
-        for key in _keys(runner):
-            ss.LIVE.pop(key, None)
+        for key in list(runner.keys):
+            records.LIVE.pop(key, None)
         settings = _settings(runner)
         if settings is not None:
             settings.busy = False
@@ -94,7 +94,7 @@ class _ServerOverride:
             self.report({"WARNING"}, f"scene {runner.scene_name!r} was deleted during the render")
             return {"CANCELLED"}
         settings.busy = False
-        keys = _keys(runner)
+        keys = list(runner.keys)
         records = [j for j in settings.jobs if j.request_id in keys]
         failed = [j for j in records if j.state == jobs.FAILED]
         if failed:
@@ -118,10 +118,6 @@ def headless(context) -> bool:
     return bpy.app.background or context.window is None
 
 
-def _keys(runner) -> list[str]:
-    return [runner.request_id] if isinstance(runner, ss.ShotRender) else list(runner.keys)
-
-
 def modal_step(runner, event_type: str, budget_s: float = 0.05) -> set[str]:
     """One modal event: Esc cancels (the runner then ends when the server confirms), a timer
     advances the work; everything else passes through to Blender."""
@@ -130,116 +126,12 @@ def modal_step(runner, event_type: str, budget_s: float = 0.05) -> set[str]:
         return {"RUNNING_MODAL"}
     if event_type == "TIMER":
         if runner.tick(budget_s):
-            keys = _keys(runner)
+            keys = list(runner.keys)
             scene = bpy.data.scenes[runner.scene_name]
-            done = [ss.find_job(scene, k) for k in keys]
+            done = [records.find_job(scene, k) for k in keys]
             return {"FINISHED"} if done and all(j is not None and j.state == jobs.DONE for j in done) \
                 else {"CANCELLED"}
         return {"RUNNING_MODAL"}
     return {"PASS_THROUGH"}
 
 
-class LTX_OT_render_preview(_ServerOverride, bpy.types.Operator):
-    """Render the shot (preview range, or scene range) on the server; the take lands in the sequencer"""
-
-    bl_idname = "ltx_render.render_preview"
-    bl_label = "Render Preview"
-
-    def execute(self, context):
-        return self.invoke(context, None)
-
-    def invoke(self, context, event):
-        scene = context.scene
-        try:
-            start, end = shot_range(scene)
-            n, note = snap_frames(end - start + 1)
-            if note:
-                self.report({"WARNING"}, note)
-            profile = self.profile_for(context)(scene.ltx_render.profile)
-            runner = ss.ShotRender(scene, profile, start, start + n - 1)
-        except _USER_ERRORS as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        return self.run(context, runner, ss.run_blocking)
-
-
-class LTX_OT_render_animation(_ServerOverride, bpy.types.Operator):
-    """Cut the scene range into model-sized shots and render them in a queue (resumable)"""
-
-    bl_idname = "ltx_render.render_animation"
-    bl_label = "Render Animation"
-
-    max_frames: IntProperty(name="Frames per shot", default=121, min=9, description="8k+1, the model's limit")
-    overlap: IntProperty(name="Overlap", default=8, min=0, description="Frames shared by neighbouring shots")
-
-    def execute(self, context):
-        return self.invoke(context, None)
-
-    def invoke(self, context, event):
-        scene = context.scene
-        try:
-            server_most = profile_limits(scene.ltx_render.profile).get("max_frames") or self.max_frames
-            max_frames, _ = snap_frames(min(self.max_frames, server_most))
-            plans = plan_shots(scene.frame_start, scene.frame_end, max_frames, self.overlap)
-            profile = self.profile_for(context)(scene.ltx_render.profile)
-            runner = qu.AnimationRender(scene, profile, plans)
-        except _USER_ERRORS as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        if not runner.pending:
-            self.report({"INFO"}, f"all {len(plans)} shots are already rendered or on the server")
-            return {"CANCELLED"}
-        return self.run(context, runner, ss.run_blocking)
-
-
-class LTX_OT_resume_jobs(_ServerOverride, bpy.types.Operator):
-    """Re-attach to the jobs recorded in this .blend and fetch the finished ones"""
-
-    bl_idname = "ltx_render.resume_jobs"
-    bl_label = "Resume"
-
-    def execute(self, context):
-        return self.invoke(context, None)
-
-    def invoke(self, context, event):
-        scene = context.scene
-        profile_for = self.profile_for(context)
-        try:
-            keys = qu.resume_jobs(scene, profile_for)
-        except _USER_ERRORS as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        if not keys:
-            self.report({"INFO"}, "no unfinished jobs in this scene")
-            return {"CANCELLED"}
-        runner = qu.JobsWatch(scene, keys, profile_for)
-        return self.run(context, runner, ss.run_blocking)
-
-
-class LTX_OT_cancel(bpy.types.Operator):
-    """Cancel the running renders of this scene (also on the server)"""
-
-    bl_idname = "ltx_render.cancel"
-    bl_label = "Cancel"
-
-    def execute(self, context):
-        scene = context.scene
-        count = 0
-        for item in scene.ltx_render.jobs:
-            if item.state in jobs.FINAL_STATES:
-                continue
-            live = ss.LIVE.get(item.request_id)
-            if live is not None:
-                live.cancel()
-            elif item.job_id:
-                try:
-                    ss.get_worker().cancel(item.request_id, find_profile(item.profile, context), item.job_id)
-                except LookupError as exc:
-                    self.report({"ERROR"}, str(exc))
-                    return {"CANCELLED"}
-            count += 1
-        self.report({"INFO"}, f"cancelling {count} job(s)" if count else "nothing to cancel")
-        return {"FINISHED"}
-
-
-CLASSES = (LTX_OT_render_preview, LTX_OT_render_animation, LTX_OT_resume_jobs, LTX_OT_cancel)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-ADDON_PACKAGE = __package__.rpartition(".")[0]
+ADDON_PACKAGE = __package__  # headless.py sits at the top of the add-on package
 
 
 @dataclass
