@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 GREY = 0.8  # Workbench's default single colour (linear)
-WORLD_COLOUR = (0.050876088, 0.050876088, 0.050876088)  # a new world's viewport colour (linear)
+WORLD_COLOUR = (0.05, 0.05, 0.05)  # a new world's viewport colour (linear; bpy.data.worlds.new().color)
 
 
 @dataclass(frozen=True)
