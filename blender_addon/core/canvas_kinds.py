@@ -26,7 +26,7 @@ from .camera import Intrinsics
 from .canvas import compose_control
 from .depth import BACKGROUND_DEPTH, shot_depth_range
 from .edges import CREASE_ANGLE, edges_canvas
-from .openpose_json import Person, as_person
+from .openpose_json import as_person
 from .playblast import DEFAULT_LIGHTING, WORLD_COLOUR, StudioLighting, playblast_canvas, srgb_encode
 from .pose_drawing import pose_canvas
 
@@ -224,6 +224,3 @@ def clip_canvases(samples: Sequence[FrameSample], kind: str, options: CanvasOpti
     stats = clip_stats(samples, kind, options)
     return [frame_canvas(s, kind, options, stats) for s in samples]
 
-
-__all__ = ["CANVAS_KINDS", "DEPTH_SCOPES", "PLAYBLAST_COLOURS", "CanvasOptions", "ClipStats", "FrameSample",
-           "Person", "clip_canvases", "clip_stats", "frame_canvas", "frame_needs"]
