@@ -133,3 +133,12 @@ def project_points(points_world: np.ndarray, intrinsics: Intrinsics, world_to_ca
         x = intrinsics.fx * cam[:, 0] / z + intrinsics.cx
         y = intrinsics.fy * cam[:, 1] / z + intrinsics.cy
     return np.stack([x, y], axis=1), z
+
+
+def normals_to_camera(normals_world: np.ndarray, world_to_camera: np.ndarray) -> np.ndarray:
+    """(..., 3) world-space normals -> camera space (OpenCV axes), float32; zero vectors stay zero.
+
+    world_to_camera: 4x4 (its rotation is used; scale-free, as world_to_camera_opencv returns).
+    """
+    rotation = np.asarray(world_to_camera, dtype=np.float64)[:3, :3]
+    return (np.asarray(normals_world, dtype=np.float64) @ rotation.T).astype(np.float32)

@@ -18,11 +18,22 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from .openpose_json import openpose_json, people_from_openpose_json  # noqa: F401  (their home before)
+
 COCO18_NAMES = (
     "nose", "neck", "r_shoulder", "r_elbow", "r_wrist", "l_shoulder", "l_elbow", "l_wrist",
     "r_hip", "r_knee", "r_ankle", "l_hip", "l_knee", "l_ankle", "r_eye", "l_eye", "r_ear", "l_ear",
 )  # fmt: skip
 _INDEX = {name: i for i, name in enumerate(COCO18_NAMES)}
+# OpenPose hand order: wrist, then 4 points per finger from the palm out (thumb CMC, MCP, IP, tip;
+# fingers MCP, PIP, DIP, tip). The wrist is the body's wrist joint.
+FINGERS = ("thumb", "index", "middle", "ring", "pinky")
+HAND21_NAMES = ("wrist",) + tuple(f"{finger}_{k}" for finger in FINGERS for k in range(1, 5))
+# Bone-map keys beyond COCO-18: "l_index_2" (a hand point, side + HAND21_NAMES[1:]) and "face_0" ..
+# "face_67" (the iBUG 68 face landmarks, only from bones the rig really has).
+HAND_KEYS = tuple(f"{side}_{name}" for side in "lr" for name in HAND21_NAMES[1:])
+FACE_KEYS = tuple(f"face_{i}" for i in range(68))
+_EXTRA_KEYS = frozenset(HAND_KEYS + FACE_KEYS)
 
 # OpenPose's limb order (controlnet_aux limbSeq, 0-based); limb i is drawn in COLORS[i].
 LIMBS = (
@@ -217,6 +228,8 @@ def coco18_world_joints(
                     joints[_INDEX[name]] = point
                     break
     for name, spec in (manual_map or {}).items():
+        if name in _EXTRA_KEYS:  # hand and face points: core.hand_face reads them
+            continue
         if name not in _INDEX:
             raise ValueError(f"manual_map key {name!r} is not a COCO-18 joint; use one of {', '.join(COCO18_NAMES)}")
         point = _bone_point(spec, table, bone_heads, bone_tails)
@@ -248,10 +261,11 @@ def parse_bone_maps(doc, source: str = "bone map") -> dict[str, dict[str, str]]:
         if not isinstance(joints, Mapping) or not joints:
             raise ValueError(f"{source}[{armature!r}] must be an object of COCO joint -> bone name, "
                              f"e.g. {{\"l_shoulder\": \"UpperArm.L\"}}")
-        unknown = [j for j in joints if j not in _INDEX]
+        unknown = [j for j in joints if j not in _INDEX and j not in _EXTRA_KEYS]
         if unknown:
-            raise ValueError(f"{source}[{armature!r}]: {', '.join(map(repr, unknown))} not COCO-18 joint name(s); "
-                             f"use: {', '.join(COCO18_NAMES)}")
+            raise ValueError(f"{source}[{armature!r}] (hands: l_thumb_1 .. r_pinky_4, {'/'.join(FINGERS)} 1-4; "
+                             f"face: face_0 .. face_67): {', '.join(map(repr, unknown))} not COCO-18 joint "
+                             f"name(s); use: {', '.join(COCO18_NAMES)}")
         bad = [j for j, b in joints.items() if not isinstance(b, str) or not b.strip()]
         if bad:
             raise ValueError(f"{source}[{armature!r}][{bad[0]!r}] must be a bone name (\"Bone\" or \"Bone:tail\")")
@@ -292,53 +306,23 @@ def unmapped_rig_warning(armature: str, bone_names: Iterable[str], bone_map: Map
 
 
 def keypoints_from_projection(xy: np.ndarray, depth_z: np.ndarray, width: int, height: int) -> np.ndarray:
-    """(18, 3) OpenPose keypoints [x, y, confidence] from projected joints.
+    """(N, 3) OpenPose keypoints [x, y, confidence] from N projected joints (18 for a body).
 
-    xy: (18, 2) pixel coordinates (pixel centres at +0.5), depth_z: (18,) camera-space Z.
+    xy: (N, 2) pixel coordinates (pixel centres at +0.5), depth_z: (N,) camera-space Z.
     Confidence is 1 for a joint in front of the camera (z > 0) inside [0, width) x [0, height),
     else the row is [0, 0, 0] (OpenPose's "not detected").
     """
     xy = np.asarray(xy, dtype=np.float64)
     z = np.asarray(depth_z, dtype=np.float64)
-    if xy.shape != (18, 2) or z.shape != (18,):
-        raise ValueError(f"need xy (18, 2) and depth_z (18,) (got {xy.shape} and {z.shape})")
+    if xy.ndim != 2 or xy.shape[1] != 2 or z.shape != (len(xy),):
+        raise ValueError(f"need xy (N, 2) and depth_z (N,) (got {xy.shape} and {z.shape})")
     with np.errstate(invalid="ignore"):
         ok = np.isfinite(xy).all(axis=1) & np.isfinite(z) & (z > 0)
         ok &= (xy[:, 0] >= 0) & (xy[:, 0] < width) & (xy[:, 1] >= 0) & (xy[:, 1] < height)
-    out = np.zeros((18, 3), dtype=np.float64)
+    out = np.zeros((len(xy), 3), dtype=np.float64)
     out[ok, :2] = xy[ok]
     out[ok, 2] = 1.0
     return out
-
-
-def openpose_json(people: Sequence[np.ndarray], width: int | None = None, height: int | None = None) -> dict:
-    """OpenPose JSON: {"version": 1.3, "people": [{"pose_keypoints_2d": [x, y, c] * 18}]}.
-
-    width/height (the canvas size) are added as "canvas_width"/"canvas_height" when given.
-    """
-    doc: dict = {"version": 1.3, "people": []}
-    for i, person in enumerate(people):
-        kp = np.asarray(person, dtype=np.float64)
-        if kp.shape != (18, 3):
-            raise ValueError(f"person {i}: keypoints must be (18, 3) [x, y, confidence] (got {kp.shape})")
-        doc["people"].append({"pose_keypoints_2d": [float(v) for v in kp.reshape(-1)]})
-    if width is not None and height is not None:
-        doc["canvas_width"], doc["canvas_height"] = int(width), int(height)
-    return doc
-
-
-def people_from_openpose_json(doc: Mapping) -> list[np.ndarray]:
-    """Inverse of openpose_json: one (18, 3) float64 array per person."""
-    if not isinstance(doc, Mapping) or not isinstance(doc.get("people"), list):
-        raise ValueError("OpenPose JSON must be an object with a 'people' list")
-    people = []
-    for i, person in enumerate(doc["people"]):
-        values = person.get("pose_keypoints_2d") if isinstance(person, Mapping) else None
-        if not isinstance(values, list) or len(values) != 54:
-            got = len(values) if isinstance(values, list) else type(values).__name__
-            raise ValueError(f"person {i}: pose_keypoints_2d must hold 54 numbers (18 COCO joints x 3), got {got}")
-        people.append(np.asarray(values, dtype=np.float64).reshape(18, 3))
-    return people
 
 
 def _box(centre: np.ndarray, r: float, w: int, h: int):

@@ -10,11 +10,18 @@ Frames showing a shared object are rendered a second time without its non-target
 Linked (library) objects are set like local ones: Blender allows it in memory and the values
 are restored; an object that refuses is named in a warning. Blender writes a multilayer EXR
 that core.exr reads back. All settings are swapped on the user's scene and restored (SettingsSwap).
+
+Optional passes (Cycles only, nothing extra is rendered or read unless asked for): "normal" turns
+on the Normal pass (world-space unit normals, facing the camera); "object" numbers every object
+(1, 2, ... by name, 0 = nothing) and writes pass_index = mask id + OBJECT_STRIDE * number, so the
+one Object Index pass carries both; `object_colours[number]` is that object's viewport colour.
 """
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import bpy
@@ -26,8 +33,24 @@ from .settings import SettingsSwap
 
 DEPTH_PASS = "Depth.Z"
 INDEX_PASS = "Object Index.X"
+NORMAL_PASSES = ("Normal.X", "Normal.Y", "Normal.Z")
 RED_PASS, BLUE_PASS, ALPHA_PASS = "Combined.R", "Combined.B", "Combined.A"
 ENGINES = ("cycles", "workbench")
+EXTRA_PASSES = ("normal", "object")
+OBJECT_STRIDE = 4  # > every mask id (core.mask_plan: 0, 1, 2)
+_MAX_PASS_INDEX = 32767  # Object.pass_index's hard maximum
+
+
+@dataclass(frozen=True, eq=False)
+class RenderedFrame:
+    """One frame's passes, top image row first: depth (H, W) float32 planar camera Z in Blender
+    units (1e10 where nothing was hit), mask (H, W) bool; with passes: normals (H, W, 3) float32
+    world-space unit normals (0 where nothing was hit), object_ids (H, W) int32 (0 = nothing)."""
+
+    depth: np.ndarray
+    mask: np.ndarray
+    normals: np.ndarray | None = None
+    object_ids: np.ndarray | None = None
 
 
 def export_view_layer(scene: bpy.types.Scene) -> bpy.types.ViewLayer:
@@ -44,13 +67,23 @@ class DepthMaskRenderer:
     Use as a context manager: settings and pass indices are restored on exit. `targets` (a
     gather.targets.TargetSet, or a plain set of objects masked wherever they render) says whose
     pixels form the mask (core of the "parallel canvas"). `warnings` lists what could not be done.
+    passes: any of EXTRA_PASSES ("normal", "object"), Cycles only; `render_frame()` returns them.
     """
 
     def __init__(self, scene: bpy.types.Scene, targets, width: int, height: int,
-                 swap: SettingsSwap | None = None, engine: str = "cycles") -> None:
+                 swap: SettingsSwap | None = None, engine: str = "cycles", passes: Iterable[str] = ()) -> None:
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(ENGINES)} (got {engine!r})")
+        self.passes = frozenset(passes)
+        unknown = sorted(self.passes - set(EXTRA_PASSES))
+        if unknown:
+            raise ValueError(f"unknown pass(es) {', '.join(map(repr, unknown))}; use any of {', '.join(EXTRA_PASSES)}")
+        if self.passes and engine != "cycles":
+            raise ValueError(f"the {', '.join(sorted(self.passes))} pass(es) come from Cycles (Workbench renders "
+                             "no Normal or Object Index pass); use engine='cycles'")
         self.engine = engine
+        # object number -> linear RGB viewport colour (row 0: nothing was hit); filled with "object"
+        self.object_colours = np.zeros((1, 3), dtype=np.float32)
         self.scene = scene
         self.view_layer = export_view_layer(scene)
         self.width, self.height = int(width), int(height)
@@ -111,10 +144,10 @@ class DepthMaskRenderer:
         self._prepare_second_render()
 
     def _set_ids(self, attr: str, value_of) -> None:
-        """Give every object its mask id (pass_index or colour); name the ones that refuse."""
+        """Give every object its mask id (pass_index or colour, value_of(object)); name the ones that refuse."""
         refused = []
         for ob in bpy.data.objects:
-            want = value_of(self._plan.id_of(ob))
+            want = value_of(ob)
             current = getattr(ob, attr)
             if (tuple(current) if attr == "color" else current) == want:
                 continue
@@ -156,7 +189,21 @@ class DepthMaskRenderer:
             s.set(scene.cycles, attr, value)
         s.set(self.view_layer, "use_pass_object_index", True)
         s.set(self.view_layer, "samples", 0)  # 0 = the scene's sample count
-        self._set_ids("pass_index", int)  # the user's own indices come back on restore
+        if "normal" in self.passes:
+            s.set(self.view_layer, "use_pass_normal", True)
+        plan = self._plan
+        if "object" not in self.passes:
+            self._set_ids("pass_index", plan.id_of)  # the user's own indices come back on restore
+            return
+        objects = sorted(bpy.data.objects, key=lambda o: o.name_full)
+        if OBJECT_STRIDE * len(objects) + OBJECT_STRIDE - 1 > _MAX_PASS_INDEX:
+            raise ValueError(f"the scene has {len(objects)} objects; per-object ids (edges, object colours) work "
+                             f"up to {_MAX_PASS_INDEX // OBJECT_STRIDE - 1}; hide or delete unused objects")
+        number = {ob: k for k, ob in enumerate(objects, start=1)}
+        self.object_colours = np.zeros((len(objects) + 1, 3), dtype=np.float32)
+        for ob, k in number.items():
+            self.object_colours[k] = tuple(ob.color)[:3]
+        self._set_ids("pass_index", lambda ob: plan.id_of(ob) + OBJECT_STRIDE * number[ob])
 
     def _configure_workbench(self) -> None:
         s, scene = self._swap, self.scene
@@ -171,33 +218,39 @@ class DepthMaskRenderer:
             s.set(shading, attr, value)
         for attr, value in (("view_transform", "Standard"), ("look", "None"), ("exposure", 0.0), ("gamma", 1.0)):
             s.set(scene.view_settings, attr, value)
-        self._set_ids("color", ID_COLOURS.__getitem__)
+        self._set_ids("color", lambda ob: ID_COLOURS[self._plan.id_of(ob)])
 
     def render(self) -> tuple[np.ndarray, np.ndarray]:
         """Render the scene's current frame: depth (H, W) float32 in Blender units (planar camera Z,
         1e10 where nothing was hit) and mask (H, W) bool (True on target pixels). Top row first."""
+        frame = self.render_frame()
+        return frame.depth, frame.mask
+
+    def render_frame(self) -> RenderedFrame:
+        """Render the scene's current frame with the passes asked for (see RenderedFrame)."""
         if self._tmp is None:
             raise RuntimeError("DepthMaskRenderer.render() must be called inside its `with` block")
         if self.scene.camera is None:
             raise ValueError(f"scene {self.scene.name!r} has no active camera; set one in Scene Properties > Camera")
-        depth, ids = self._render_ids()
+        depth, ids, normals, objects = self._render_ids()
         shared = ids == SHARED_ID
         if not shared.any():
-            return depth, ids == TARGET_ID
+            return RenderedFrame(depth, ids == TARGET_ID, normals, objects)
         if not self._second:  # no non-target copy can be removed (TargetSet.warnings says so): all count
-            return depth, (ids == TARGET_ID) | shared
+            return RenderedFrame(depth, (ids == TARGET_ID) | shared, normals, objects)
         for owner, attr, _ in self._second:
             setattr(owner, attr, True)
         try:
-            depth_without, ids_without = self._render_ids()
+            depth_without, ids_without, _, _ = self._render_ids()
         finally:
             for owner, attr, value in self._second:
                 setattr(owner, attr, value)
             if any(attr == "exclude" for _, attr, _ in self._second):
                 self.view_layer.update()  # re-included collections: rebuild the view layer's depsgraph
-        return depth, resolve_shared(ids, depth, ids_without, depth_without)
+        return RenderedFrame(depth, resolve_shared(ids, depth, ids_without, depth_without), normals, objects)
 
-    def _render_ids(self) -> tuple[np.ndarray, np.ndarray]:
+    def _render_ids(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """(depth, mask ids, world normals or None, object numbers or None) of one render."""
         path = Path(self._tmp.name) / "frame.exr"
         path.unlink(missing_ok=True)
         # scene= renders this scene without making it the active one.
@@ -206,13 +259,20 @@ class DepthMaskRenderer:
             raise RuntimeError(f"Blender did not write the depth render {path}; check the console for errors")
         channels = read_exr(path)
         prefix = f"{self.view_layer.name}."
+        normals = objects = None
         try:
             depth = channels[prefix + DEPTH_PASS]
             if self.engine == "cycles":
-                ids = np.rint(channels[prefix + INDEX_PASS]).astype(np.int8)
+                raw = np.rint(channels[prefix + INDEX_PASS]).astype(np.int32)
+                if "object" in self.passes:
+                    ids, objects = (raw % OBJECT_STRIDE).astype(np.int8), raw // OBJECT_STRIDE
+                else:
+                    ids = raw.astype(np.int8)
+                if "normal" in self.passes:
+                    normals = np.stack([channels[prefix + name] for name in NORMAL_PASSES], axis=-1)
             else:
                 ids = ids_from_colour(channels[prefix + RED_PASS], channels[prefix + BLUE_PASS],
                                       channels[prefix + ALPHA_PASS])
         except KeyError as exc:
             raise RuntimeError(f"render lacks pass {exc}; got {sorted(channels)}") from None
-        return depth, ids
+        return depth, ids, normals, objects

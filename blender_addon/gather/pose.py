@@ -1,4 +1,5 @@
-"""Armature pose at the current frame -> OpenPose COCO-18 keypoints in canvas pixels."""
+"""Armature pose at the current frame -> OpenPose keypoints in canvas pixels: COCO-18 body, and
+for the pose canvas the 21-point hands and (only from landmark bones) the 68-point face."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import bpy
 import numpy as np
 
 from ..core.camera import Intrinsics, project_points
-from ..core.openpose import coco18_world_joints, keypoints_from_projection
+from ..core.hand_face import face_world_points, hand_world_points
+from ..core.openpose import COCO18_NAMES, coco18_world_joints, keypoints_from_projection
+from ..core.openpose_json import Person
 
 # A joint is hidden when the rendered surface at its pixel is nearer than the joint by more than
 # this fraction of its depth (joints sit inside the body, so allow the body's own thickness).
@@ -43,6 +46,37 @@ def armature_keypoints(armature: bpy.types.Object, depsgraph: bpy.types.Depsgrap
     if depth is not None:
         hide_occluded(keypoints, z, depth)
     return keypoints
+
+
+def _project(points: np.ndarray, intrinsics: Intrinsics, world_to_camera: np.ndarray,
+             depth: np.ndarray | None) -> np.ndarray:
+    xy, z = project_points(points, intrinsics, world_to_camera)
+    keypoints = keypoints_from_projection(xy, z, intrinsics.width, intrinsics.height)
+    if depth is not None:
+        hide_occluded(keypoints, z, depth)
+    return keypoints
+
+
+def armature_person(armature: bpy.types.Object, depsgraph: bpy.types.Depsgraph, intrinsics: Intrinsics,
+                    world_to_camera: np.ndarray, bone_map: Mapping[str, str] | None = None,
+                    depth: np.ndarray | None = None, hands: bool = True, face: bool = True) -> Person:
+    """Body (as armature_keypoints), plus hands from finger bones and a face from landmark bones
+    when asked for and the rig has them (else None; core.hand_face.hand_face_warnings says why).
+    Every point gets the same visibility rules (in front, inside the frame, not occluded)."""
+    heads, tails = bone_world_points(armature, depsgraph)
+    joints = coco18_world_joints(heads, tails, manual_map=bone_map or None)
+    body = _project(joints, intrinsics, world_to_camera, depth)
+    hand_points = face_points = None
+    if hands:
+        wrists = joints[[COCO18_NAMES.index("l_wrist"), COCO18_NAMES.index("r_wrist")]]
+        world = hand_world_points(heads, tails, wrists, manual_map=bone_map or None)
+        if world is not None:
+            hand_points = _project(world.reshape(-1, 3), intrinsics, world_to_camera, depth).reshape(2, 21, 3)
+    if face:
+        world = face_world_points(heads, tails, manual_map=bone_map or None)
+        if world is not None:
+            face_points = _project(world, intrinsics, world_to_camera, depth)
+    return Person(body, hand_points, face_points)
 
 
 def hide_occluded(keypoints: np.ndarray, joint_z: np.ndarray, depth: np.ndarray,

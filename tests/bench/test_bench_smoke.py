@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -54,3 +56,26 @@ def test_gpu_full_size_bench_runs_its_code_path_on_cpu():
     assert [(name, int(tokens)) for name, tokens, _ in rows] == [("control only", 64), ("control + camera f4", 66)]
     assert all(float(seconds) > 0 for _, _, seconds in rows)
     assert re.search(r"camera canvas at factor 4 costs [+-]?\d+\.\d+ % time", proc.stdout), proc.stdout
+
+
+def test_export_bench_times_every_canvas_kind_at_both_sizes():
+    """Quick run: 9 frames of the example shot at 256x160 and its factor-2 reference size 128x80."""
+    out = run_bench("export.py")
+    assert re.search(r"^\s+cycles\s+1\s+256x160\s+\d+\.\d{3}\s+\d+\.\d{3}\s+1\.00x$", out, flags=re.M), out
+    assert re.search(r"^\s+cycles\s+2\s+128x80\s+\d+\.\d{3}\s+\d+\.\d{3}\s+\d+\.\d\dx\s+<- control LoRA$", out,
+                     flags=re.M), out
+    assert re.search(r"\|\s+256x160 gather\s+canvas\s+total\s+speed-up \|\s+128x80\* gather", out), out
+    cell = r"\s+\|\s+(\d+\.\d{3})\s+(\d+\.\d{3})\s+(\d+\.\d{3})\s+(\d+\.\d\d)x"
+    rows = re.findall(rf"^\s*(\S+)\s+cycles{cell}{cell}$", out, flags=re.M)
+    assert [row[0] for row in rows] == ["depth", "pose", "edges", "playblast", "depth+pose"], out
+    wall = float(re.search(r"^wall time (\d+\.\d) s for both tables$", out, flags=re.M).group(1))
+    export_rows = [float(x) for x in re.findall(r"^\s+cycles\s+\d\s+\d+x\d+\s+[\d.]+\s+([\d.]+)", out, flags=re.M)]
+    spent = 0.0
+    for kind, *numbers in rows:
+        g1, c1, t1, s1, g2, c2, t2, s2 = (float(v) for v in numbers)
+        assert 0.0 < g1 < 5.0 and 0.0 < g2 < 5.0, kind  # seconds per frame
+        assert t1 == pytest.approx(g1 + c1, abs=0.0015) and t2 == pytest.approx(g2 + c2, abs=0.0015), kind
+        assert s1 == 1.0 and s2 == pytest.approx(t1 / t2, rel=0.1, abs=0.02), kind
+        spent += 9 * (t1 + t2)
+    # per-frame numbers times 9 frames (plus the export table, warm-ups excluded) fit in the wall time
+    assert spent + 9 * sum(export_rows) <= wall + 0.1, out

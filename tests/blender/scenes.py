@@ -111,3 +111,37 @@ COCO_OF_PART = {"l_upper_arm": "l_shoulder", "l_forearm": "l_elbow", "l_hand": "
                 "r_upper_arm": "r_shoulder", "r_forearm": "r_elbow", "r_hand": "r_wrist",
                 "l_thigh": "l_hip", "l_shin": "l_knee", "l_foot": "l_ankle",
                 "r_thigh": "r_hip", "r_shin": "r_knee", "r_foot": "r_ankle"}
+
+
+def box(coll, name: str, size: float, location=(0, 0, 0), rotation=(0, 0, 0)):
+    """A cube of edge `size` (flat shaded, outward normals)."""
+    mesh = bpy.data.meshes.new(name)
+    h = size / 2
+    verts = [(x, y, z) for x in (-h, h) for y in (-h, h) for z in (-h, h)]
+    faces = [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4), (1, 5, 7, 3)]
+    mesh.from_pydata(verts, [], faces)
+    mesh.update()
+    ob = bpy.data.objects.new(name, mesh)
+    ob.location, ob.rotation_euler = location, rotation
+    coll.objects.link(ob)
+    return ob
+
+
+FINGERS = ("thumb", "index", "middle", "ring", "pinky")
+
+
+def rigify_hand_bones(side: str = "L"):
+    """Rigify deform finger bones hanging from a biped_bones() hand (wrist at (+-0.23, 0, 0.90)):
+    finger f 5 cm from the next along x, each of its 3 bones 6 cm long, pointing down (big
+    cartoon hands: their lines stay visible between the dots on a small canvas)."""
+    sign = 1 if side == "L" else -1
+    out = []
+    for f, finger in enumerate(FINGERS):
+        base = "thumb" if finger == "thumb" else f"f_{finger}"
+        x = sign * (0.13 + 0.05 * f)
+        parent = f"DEF-hand.{side}"
+        for k in range(3):
+            name = f"DEF-{base}.0{k + 1}.{side}"
+            out.append((name, (x, 0, 0.84 - 0.06 * k), (x, 0, 0.78 - 0.06 * k), parent))
+            parent = name
+    return out
