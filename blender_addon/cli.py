@@ -16,6 +16,9 @@ import time
 from pathlib import Path
 
 from .core.planning import snap_frames, snap_size
+from .shot_bundle import CANVAS_KINDS
+
+CANVAS_KIND_CHOICES = list(CANVAS_KINDS)
 
 
 class UsageError(ValueError):
@@ -70,6 +73,14 @@ def add_export_parser(subparsers) -> None:
                    help="camera LoRA name on the server, required with --camera-mode preset (a camera preset "
                    "LoRA, e.g. camera_dolly_in) or trajectory (a trajectory LoRA)")
     p.add_argument("--control-lora", default="", help="control LoRA name on the server")
+    p.add_argument("--kind", default="depth+pose", choices=CANVAS_KIND_CHOICES,
+                   help="the canvas the control LoRA reads (docs/canvas-kinds.md; default depth+pose)")
+    p.add_argument("--depth-scope", default="everything", choices=["everything", "targets"],
+                   help="depth kind: all the camera sees, or the targets only")
+    p.add_argument("--no-hands", dest="hands", action="store_false", help="pose kind: no finger joints")
+    p.add_argument("--no-face", dest="face", action="store_false", help="pose kind: no face points")
+    p.add_argument("--playblast-colour", default="grey", choices=["grey", "object"],
+                   help="playblast kind: grey solid shading or object viewport colours")
     p.add_argument("--no-audio", dest="audio", action="store_false", help="render without the soundtrack")
     p.add_argument("--engine", default="auto", choices=["auto", "cycles", "workbench"],
                    help="depth/mask renderer: auto = Workbench when OpenGL works here (probed once), else Cycles")
@@ -134,10 +145,14 @@ def run_export(args: argparse.Namespace) -> int:
     preset_lora, trajectory_lora = camera_loras(args.camera_mode, args.camera_lora)
     scene = _open_blend(args.blend, args.scene)
     targets, armatures = _names(args.targets), _names(args.armatures)
-    if not targets and not armatures:
+    needs = {"depth+pose": "--targets and/or --armatures", "pose": "--armatures"}.get(args.kind)
+    if args.kind == "depth" and args.depth_scope == "targets":
+        needs = "--targets"
+    have = {"--targets and/or --armatures": targets or armatures, "--armatures": armatures, "--targets": targets}
+    if needs and not have[needs]:
         collections = ", ".join(c.name for c in scene.collection.children_recursive) or "(none)"
-        raise UsageError(f"nothing to export: give --targets (collections or objects; this scene has "
-                         f"collections {collections}) and/or --armatures")
+        raise UsageError(f"nothing to export for a {args.kind} canvas: give {needs} (this scene has "
+                         f"collections {collections})")
     resolve_targets(scene, targets)  # unknown names fail here, before any rendering
     resolve_armatures(scene, armatures)
     start, end = parse_frames(args.frames) if args.frames else (scene.frame_start, scene.frame_end)
@@ -162,6 +177,8 @@ def run_export(args: argparse.Namespace) -> int:
     steps = iter_export_shot(
         scene, args.out, frame_start=start, frame_end=end, targets=targets, armatures=armatures,
         width=w2, height=h2, canvas_size=(cw, ch), reference_downscale_factor=factor, audio=args.audio,
+        kind=args.kind, canvas_options={"depth_scope": args.depth_scope, "hands": args.hands, "face": args.face,
+                                        "playblast_colour": args.playblast_colour},
         prompt=args.prompt, negative_prompt=args.negative_prompt,
         seed=args.seed, strength=args.strength, background_strength=args.background_strength,
         camera_mode=args.camera_mode, preset_lora=preset_lora, trajectory_lora=trajectory_lora,
@@ -190,6 +207,15 @@ def add_render_parser(subparsers) -> None:
     p.add_argument("--scene", default="", help="scene name (default: the file's active scene)")
     p.add_argument("--animation", action="store_true", help="the whole range, cut into model-sized shots")
     p.add_argument("--prompt", default="", help="override the prompt stored in the .blend")
+    p.add_argument("--control-lora", default="", help="control LoRA on the server (default: the .blend's, else the "
+                   "server's one that reads the canvas)")
+    p.add_argument("--kind", default="", choices=["", "auto", *CANVAS_KIND_CHOICES],
+                   help="canvas kind to export (default: the .blend's, auto = what the control LoRA reads)")
+    p.add_argument("--targets", default=None, help="comma-separated collections/objects the model must follow "
+                   "(default: the .blend's; a file without any follows its mesh collections)")
+    p.add_argument("--armatures", default=None, help="comma-separated armatures drawn as pose (default: the .blend's)")
+    p.add_argument("--camera-mode", default="", choices=["", "auto", "preset", "trajectory", "off"])
+    p.add_argument("--camera-lora", default="", metavar="NAME", help="with --camera-mode preset or trajectory")
     p.add_argument("--timeout", type=float, default=3600.0, help="give up (and cancel) after N seconds")
     p.set_defaults(run=run_render)
 
@@ -203,7 +229,11 @@ def run_render(args: argparse.Namespace) -> int:
     try:
         result = render_blend(args.blend, out_dir=args.out, server=args.server, token_file=args.token_file,
                               tls=args.tls, ca_cert=args.ca, scene_name=args.scene, animation=args.animation,
-                              prompt=args.prompt, timeout_s=args.timeout)
+                              prompt=args.prompt, timeout_s=args.timeout, control_lora=args.control_lora,
+                              kind=args.kind, camera_mode=args.camera_mode, camera_lora=args.camera_lora,
+                              targets=None if args.targets is None else _names(args.targets),
+                              armatures=None if args.armatures is None else _names(args.armatures),
+                              say=lambda line: print(line, flush=True))
     except RuntimeError as exc:
         print(f"render failed: {exc}", file=sys.stderr)
         return 1

@@ -39,13 +39,22 @@ def enable_addon() -> None:
 
 def render_blend(blend: Path, *, out_dir: Path, server: str, token_file: str = "", tls: bool = False,
                  ca_cert: str = "", scene_name: str = "", animation: bool = False, prompt: str = "",
-                 timeout_s: float = 3600.0) -> HeadlessResult:
+                 timeout_s: float = 3600.0, control_lora: str = "", kind: str = "",
+                 targets: list[str] | None = None, armatures: list[str] | None = None, camera_mode: str = "",
+                 camera_lora: str = "", say=print) -> HeadlessResult:
     """Open `blend`, render its shot (or whole animation) on `server`, save a copy into out_dir.
 
+    Works on a file the panel never touched: the server is asked what it has first (as Test
+    connection does), the canvas is exported at the size its control LoRA reads, and a scene that
+    names no control LoRA gets the server's one that fits (said through `say`). control_lora,
+    kind, targets, armatures, camera_mode, camera_lora override the panel's settings.
     Raises ValueError for input the user must fix, RuntimeError when a render failed (the
-    saved copy then still records the jobs, so `--resume` style re-runs can pick them up).
+    saved copy then still records the jobs, so re-runs can pick them up).
     """
     import bpy
+
+    from .client.limits import choose_control_lora
+    from .ui.preferences import addon_preferences, store_limits
 
     blend, out_dir = Path(blend), Path(out_dir)
     if not blend.is_file():
@@ -59,25 +68,117 @@ def render_blend(blend: Path, *, out_dir: Path, server: str, token_file: str = "
             raise ValueError(f"no scene {scene_name!r} in {blend.name}; scenes: "
                              f"{', '.join(s.name for s in bpy.data.scenes)}")
         bpy.context.window.scene = scene
+    settings = scene.ltx_render
     if prompt:
-        scene.ltx_render.prompt = prompt
+        settings.prompt = prompt
+    profile = _headless_profile(addon_preferences(), server, tls, ca_cert, token_file)
+    limits = server_limits_of(profile.to_profile(), timeout_s)
+    store_limits(profile.name, limits)
+    settings.profile = profile.name
+    _apply_overrides(scene, kind=kind, targets=targets, armatures=armatures, camera_mode=camera_mode,
+                     camera_lora=camera_lora, say=say)
+    if control_lora:
+        settings.control_lora = control_lora
+    elif not settings.control_lora.strip() and (settings.targets or settings.armatures):
+        name, why = choose_control_lora(limits, settings.canvas_kind)
+        settings.control_lora = name
+        say(f"the scene names no control LoRA: using the server's {why}; pass --control-lora to choose")
     out_dir.mkdir(parents=True, exist_ok=True)
     copy = out_dir.resolve() / blend.name
     bpy.ops.wm.save_as_mainfile(filepath=str(copy))  # "//renders" now means out_dir/renders
-    before = {j.request_id for j in scene.ltx_render.jobs}
-    options = dict(server=server, use_tls=tls, ca_cert=ca_cert, token_file=token_file, timeout_s=timeout_s)
+    before = {j.request_id for j in settings.jobs}
     error = ""
     try:
         if animation:
-            bpy.ops.ltx_render.render_animation(**options)
+            bpy.ops.ltx_render.render_animation(timeout_s=timeout_s)
         else:
-            bpy.ops.ltx_render.render_preview(**options)
+            bpy.ops.ltx_render.render_preview(timeout_s=timeout_s)
     except RuntimeError as exc:  # the operator's ERROR report; the records below say which shot
         error = str(exc).removeprefix("Error: ").strip()
     bpy.ops.wm.save_mainfile()
-    new = [j for j in scene.ltx_render.jobs if j.request_id not in before]
+    new = [j for j in settings.jobs if j.request_id not in before]
     result = HeadlessResult(copy, [Path(bpy.path.abspath(j.take_dir)) for j in new], [j.state for j in new],
                             [j.message or j.progress_text for j in new])
     if error:
         raise RuntimeError(error)
     return result
+
+
+HEADLESS_PROFILE = "headless"
+
+
+def _headless_profile(prefs, server: str, tls: bool, ca_cert: str, token_file: str):
+    """The preferences profile this run uses (preferences are not saved with the .blend)."""
+    from .client.profiles import ServerProfile, profile_problems
+
+    problems = profile_problems(ServerProfile(HEADLESS_PROFILE, server, use_tls=tls, ca_cert_path=ca_cert,
+                                              token_file=token_file))
+    if problems:
+        raise ValueError("; ".join(problems))
+    item = next((p for p in prefs.profiles if p.name == HEADLESS_PROFILE), None) or prefs.profiles.add()
+    item.name, item.address, item.use_tls = HEADLESS_PROFILE, server, tls
+    item.ca_cert_path, item.token_file = ca_cert, token_file
+    return item
+
+
+def server_limits_of(profile, timeout_s: float) -> dict:
+    """What the server accepts (as Test connection stores it), waiting while it loads its weights."""
+    import time
+
+    from .client import connection as conn
+    from .client.limits import server_limits
+    from .client.render_client import RenderClient
+
+    deadline = time.monotonic() + min(timeout_s, 600.0)
+    with RenderClient(profile) as client:
+        while True:
+            try:
+                return server_limits(client.check())
+            except conn.ConnectionProblem as exc:
+                if exc.reason != conn.LOADING or time.monotonic() > deadline:
+                    raise RuntimeError(str(exc)) from None
+            time.sleep(1.0)
+
+
+def _apply_overrides(scene, *, kind: str, targets, armatures, camera_mode: str, camera_lora: str, say) -> None:
+    """Command-line choices into the panel settings; a file the panel never touched gets defaults
+    that work: its mesh collections as targets and its armatures as pose (said through `say`)."""
+    import bpy
+
+    settings = scene.ltx_render
+    if kind:
+        settings.canvas_kind = kind
+    if camera_mode:
+        settings.camera_mode = camera_mode
+        if camera_mode == "preset":
+            settings.camera_preset = camera_lora
+        elif camera_mode == "trajectory":
+            settings.camera_trajectory = camera_lora
+    if targets is not None:
+        settings.targets.clear()
+        for name in targets:
+            item = settings.targets.add()
+            if name in bpy.data.collections:
+                item.collection = bpy.data.collections[name]
+            elif name in scene.objects:
+                item.object = scene.objects[name]
+            else:
+                raise ValueError(f"--targets: no collection or object {name!r} in scene {scene.name!r}; "
+                                 f"collections: {', '.join(c.name for c in scene.collection.children_recursive)}")
+    if armatures is not None:
+        settings.armatures.clear()
+        for name in armatures:
+            obj = scene.objects.get(name)
+            if obj is None or obj.type != "ARMATURE":
+                raise ValueError(f"--armatures: no armature {name!r} in scene {scene.name!r}; armatures: "
+                                 + (", ".join(o.name for o in scene.objects if o.type == "ARMATURE") or "none"))
+            settings.armatures.add().object = obj
+    if targets is None and armatures is None and not settings.targets and not settings.armatures:
+        meshes = [c for c in scene.collection.children if any(o.type == "MESH" for o in c.all_objects)]
+        rigs = [o for o in scene.objects if o.type == "ARMATURE"]
+        for collection in meshes:
+            settings.targets.add().collection = collection
+        for rig in rigs:
+            settings.armatures.add().object = rig
+        say(f"the scene names no targets: following collections {', '.join(c.name for c in meshes) or 'none'} "
+            f"and armatures {', '.join(r.name for r in rigs) or 'none'}; pass --targets / --armatures to choose")

@@ -64,9 +64,15 @@ def _engine(args):
     model = check_model(args.model)
     if not loras and Path(model, "loras").is_dir():
         loras = lora_dir_map(Path(model, "loras"))  # the test model ships its LoRAs next to it
+    canvases = {}
+    for pair in args.lora_canvas or []:
+        name, sep, kind = pair.partition("=")
+        if not sep or not name or not kind:
+            raise SystemExit(f"--lora-canvas needs NAME=KIND (got '{pair}'), e.g. --lora-canvas my_depth=depth")
+        canvases[name] = kind
     return engine_class(args.engine)(model, device=args.device, dtype=args.dtype, loras=loras or None,
                                      cpu_offload=args.cpu_offload, vae_tiling=args.vae_tiling,
-                                     upsampler=args.upsampler)
+                                     upsampler=args.upsampler, lora_canvases=canvases)
 
 
 def _add_engine_args(p: argparse.ArgumentParser) -> None:
@@ -74,6 +80,9 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="diffusers LTX-2 folder or hub id")
     p.add_argument("--lora", action="append", default=[], metavar="NAME=PATH", help="install a LoRA (repeatable)")
     p.add_argument("--lora-dir", help="install every *.safetensors in DIR (name = file stem)")
+    p.add_argument("--lora-canvas", action="append", default=[], metavar="NAME=KIND",
+                   help="the canvas a control LoRA reads when neither its metadata nor its published name says: "
+                   "depth+pose, depth, pose, edges, playblast, or several comma-separated (repeatable)")
     p.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda when available)")
     p.add_argument("--dtype", default="auto", help="auto (bf16 on cuda, fp32 on cpu), bf16, fp16, fp32")
     p.add_argument("--cpu-offload", action="store_true", help="offload idle components to CPU (less VRAM)")

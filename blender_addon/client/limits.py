@@ -31,6 +31,7 @@ def server_limits(caps: pb.Capabilities) -> dict:
         "reference_factors": {lo.name: lo.reference_downscale_factor or 1 for lo in caps.loras
                               if lo.kind in reads_canvas},
         "canvases": {lo.name: lo.canvas for lo in caps.loras if lo.kind == pb.LORA_KIND_CONTROL and lo.canvas},
+        "bases": {lo.name: lo.base_model for lo in caps.loras if lo.base_model},
         "controls": sorted(lo.name for lo in caps.loras if lo.kind == pb.LORA_KIND_CONTROL),
         "camera_presets": sorted(lo.name for lo in caps.loras if lo.kind == pb.LORA_KIND_CAMERA_PRESET),
         "camera_trajectories": sorted(lo.name for lo in caps.loras if lo.kind == pb.LORA_KIND_CAMERA_TRAJECTORY),
@@ -152,3 +153,45 @@ def frames_problem(num_frames: int, limits: dict) -> str:
         return (f"the server renders at most {most} frames per shot (got {num_frames}); shorten the preview "
                 f"range or use Render Animation, which cuts the range into shots")
     return ""
+
+
+DEFAULT_CANVAS = "depth+pose"  # AVControl's composite: what this project's own LoRAs read
+
+
+def lora_canvases(lora: str, limits: dict) -> list[str]:
+    """The canvas kinds a control LoRA was trained on, as the server reported ([] = unknown)."""
+    raw = (limits.get("canvases") or {}).get(lora) or ""
+    return [k for k in raw.split(",") if k]
+
+
+def canvas_kind_for(lora: str, limits: dict, chosen: str = "auto") -> str:
+    """The canvas kind to export for `lora`: the artist's choice when the LoRA reads it, else (auto)
+    the first kind it reads; DEFAULT_CANVAS when nothing is known. ValueError naming what it reads."""
+    reads = lora_canvases(lora, limits)
+    if chosen in ("", "auto"):
+        return reads[0] if reads else DEFAULT_CANVAS
+    if reads and chosen not in reads:
+        raise ValueError(f"the control LoRA {lora!r} was trained on {' or '.join(reads)} canvases, not {chosen}; "
+                         f"set Canvas to Auto or to one of {', '.join(reads)}, or pick another LoRA")
+    return chosen
+
+
+def choose_control_lora(limits: dict, chosen_kind: str = "auto") -> tuple[str, str]:
+    """(LoRA name, why) for a scene that names none: the server's control LoRA that reads the chosen
+    canvas kind and fits its model generation; a known canvas beats an unknown one, then by name.
+    ValueError when the server has none that fits."""
+    controls = list(limits.get("controls") or [])
+    generation = limits.get("model_generation") or ""
+    bases = limits.get("bases") or {}
+    fitting = [n for n in controls if not generation or bases.get(n) in (None, "", generation)]
+    if chosen_kind not in ("", "auto"):
+        fitting = [n for n in fitting if not lora_canvases(n, limits) or chosen_kind in lora_canvases(n, limits)]
+    if not fitting:
+        what = f" for {chosen_kind} canvases" if chosen_kind not in ("", "auto") else ""
+        gen = f" on {generation}" if generation else ""
+        raise ValueError(f"the server has no control LoRA{what}{gen}; installed control LoRAs: "
+                         f"{', '.join(controls) or 'none'} (install one with render-backend serve --lora NAME=PATH)")
+    best = sorted(fitting, key=lambda n: (not lora_canvases(n, limits), n))[0]
+    reads = lora_canvases(best, limits)
+    return best, (f"control LoRA {best!r} (reads {' or '.join(reads)})" if reads else
+                  f"control LoRA {best!r} (its canvas is not declared: sending {canvas_kind_for(best, limits, chosen_kind)})")

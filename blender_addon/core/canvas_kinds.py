@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..shot_bundle import CANVAS_KINDS  # one list of canvas kinds: the bundle schema's
 from .camera import Intrinsics
 from .canvas import compose_control
 from .depth import BACKGROUND_DEPTH, shot_depth_range
@@ -30,7 +31,6 @@ from .openpose_json import as_person
 from .playblast import DEFAULT_LIGHTING, WORLD_COLOUR, StudioLighting, playblast_canvas, srgb_encode
 from .pose_drawing import pose_canvas
 
-CANVAS_KINDS = ("depth", "pose", "edges", "playblast", "depth+pose")
 DEPTH_SCOPES = ("everything", "targets")
 PLAYBLAST_COLOURS = ("grey", "object")
 # depth+pose: the farthest target encodes at this level, never black (gather.export FAR_TARGET_LEVEL).

@@ -14,8 +14,9 @@ or is closed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import nullcontext
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
 
 import bpy
 import numpy as np
@@ -24,14 +25,60 @@ from ..core.bundle import depth_in_metres
 from ..core.camera import normals_to_camera
 from ..core.canvas_kinds import CanvasOptions, FrameSample, frame_needs
 from ..core.hand_face import hand_face_warnings
-from ..core.openpose import bone_map_for
+from ..core.openpose import BONE_MAP_ANY, bone_map_for, check_bone_map, unmapped_rig_warning
 from .camera_track import sample_camera
 from .depth_mask import DepthMaskRenderer, export_view_layer
-from .export import WarnFn, _resolve, _scene_context, _warn
 from .gl_probe import choose_engine
 from .playblast import PlayblastRenderer, studio_lighting, world_colour
 from .pose import armature_person
 from .settings import SettingsSwap
+from .targets import resolve_armatures, resolve_targets
+
+WarnFn = Callable[[str], None]
+
+
+def default_warn(message: str) -> None:
+    warnings.warn(message, UserWarning, stacklevel=3)
+
+
+def resolve_scene_objects(scene: bpy.types.Scene, targets: Sequence[str], armatures: Sequence[str],
+             bone_maps: Mapping[str, Mapping[str, str]], warn: WarnFn) -> tuple[list, list]:
+    """(target objects, armature objects); unknown names and wrong bone names fail here, before
+    the first render; rigs the pose cannot fully map are warned about."""
+    target_objects = resolve_targets(scene, targets)
+    armature_objects = resolve_armatures(scene, armatures)
+    for arm in armature_objects:
+        bones, bone_map = [b.name for b in arm.data.bones], bone_map_for(bone_maps, arm.name)
+        if bone_map:
+            check_bone_map(arm.name, bone_map, bones)
+        message = unmapped_rig_warning(arm.name, bones, bone_map)
+        if message:
+            warn(message)
+    unused = sorted(set(bone_maps) - {a.name for a in armature_objects} - {BONE_MAP_ANY})
+    if unused:
+        warn(f"bone map entries {', '.join(map(repr, unused))} match no exported armature "
+             f"({', '.join(a.name for a in armature_objects) or 'none'}); fix the names or use \"*\" for all")
+    return target_objects, armature_objects
+
+
+@contextmanager
+def scene_context(scene: bpy.types.Scene):
+    """Frame changes animate only the context scene; override the context for any other scene.
+
+    Objects shared with the active scene are left animated at the exported scene's frame, so
+    afterwards the active scene is re-evaluated at its own frame.
+    """
+    active = getattr(bpy.context, "scene", None)
+    if active is None or active == scene:
+        yield
+        return
+    try:
+        with bpy.context.temp_override(scene=scene, view_layer=export_view_layer(scene)):
+            yield
+    finally:
+        active.frame_set(active.frame_current, subframe=active.frame_subframe)
+
+
 
 
 def scene_canvas_options(scene: bpy.types.Scene, **choices) -> CanvasOptions:
@@ -66,11 +113,11 @@ def iter_clip_samples(scene: bpy.types.Scene, frames: Sequence[int], *, kind: st
     options: core.canvas_kinds.CanvasOptions (default: scene_canvas_options(scene)). Hands and face
     are gathered for the pose kind only; each armature lacking them gets one warning.
     """
-    warn = warn or _warn
+    warn = warn or default_warn
     options = options or scene_canvas_options(scene)
     needs = frame_needs(kind, options)
     bone_maps = dict(bone_maps or {})
-    target_set, armature_objects = _resolve(scene, targets, armatures, bone_maps, warn)
+    target_set, armature_objects = resolve_scene_objects(scene, targets, armatures, bone_maps, warn)
     hands, face = kind == "pose" and options.hands, kind == "pose" and options.face
     for arm in armature_objects:
         for message in hand_face_warnings(arm.name, [b.name for b in arm.data.bones],
@@ -79,7 +126,7 @@ def iter_clip_samples(scene: bpy.types.Scene, frames: Sequence[int], *, kind: st
     engine = choose_engine(engine)
     unit_scale = float(scene.unit_settings.scale_length)
     view_layer = export_view_layer(scene)
-    with _scene_context(scene), SettingsSwap() as swap:
+    with scene_context(scene), SettingsSwap() as swap:
         renderer = _renderer(scene, kind, options, target_set, width, height, engine, occlusion, swap)
         if renderer is None:
             swap.keep_frame(scene)

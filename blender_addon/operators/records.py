@@ -59,6 +59,8 @@ def settings_snapshot(scene: bpy.types.Scene, frame_start: int, frame_end: int) 
             "use_background_strength": s.use_background_strength, "camera_mode": s.camera_mode,
             "camera_preset": s.camera_preset, "camera_trajectory": s.camera_trajectory,
             "control_lora": s.control_lora, "reference_downscale_factor": s.reference_downscale_factor,
+            "canvas_kind": s.canvas_kind, "depth_scope": s.depth_scope, "pose_hands": s.pose_hands,
+            "pose_face": s.pose_face, "playblast_colour": s.playblast_colour,
             "audio": s.audio,
             "width": s.width, "height": s.height, "frame_start": frame_start, "frame_end": frame_end,
             "targets": targets, "armatures": [t.object.name for t in s.armatures if t.object]}

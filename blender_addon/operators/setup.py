@@ -21,7 +21,7 @@ from .shot import export_arguments
 
 CANVAS_IMAGE = "LTX control canvas"
 # The export_arguments that shape one frame's canvas (not the prompt, seed, strengths or camera).
-CANVAS_ARGUMENTS = ("targets", "armatures", "width", "height", "canvas_size")
+CANVAS_ARGUMENTS = ("targets", "armatures", "width", "height", "canvas_size", "kind", "canvas_options")
 
 
 class LTX_OT_profile_add(bpy.types.Operator):

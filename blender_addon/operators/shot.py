@@ -11,7 +11,7 @@ import time
 import bpy
 
 from ..client import worker as wk
-from ..client.limits import camera_loras_for, canvas_size_for, frames_problem, snap_size_for
+from ..client.limits import camera_loras_for, canvas_kind_for, canvas_size_for, frames_problem, snap_size_for
 from ..client.profiles import ServerProfile
 from ..core import jobs
 from ..core.planning import snap_frames
@@ -42,12 +42,19 @@ def export_arguments(scene: bpy.types.Scene, frame_start: int, frame_end: int, s
                                                     s.camera_trajectory.strip(), limits)
     # strength=1.0: the export records the (keyframed) property per frame in per_frame.
     return dict(frame_start=frame_start, frame_end=frame_end, targets=names, armatures=armatures,
-                width=width, height=height,
+                width=width, height=height, kind=canvas_kind_for(control_lora, limits, s.canvas_kind),
+                canvas_options=canvas_options(s),
                 canvas_size=canvas_size_for(control_lora, limits, width, height, s.reference_downscale_factor),
                 prompt=s.prompt, negative_prompt=s.negative_prompt, seed=s.seed, strength=1.0,
                 background_strength=s.background_strength if s.use_background_strength else None,
                 camera_mode=camera_mode, preset_lora=preset_lora, trajectory_lora=trajectory_lora,
                 control_lora=control_lora, audio=s.audio, name=shot)
+
+
+def canvas_options(settings) -> dict:
+    """The panel's canvas choices as gather.export's canvas_options (recorded in the bundle)."""
+    return {"depth_scope": settings.depth_scope, "hands": settings.pose_hands, "face": settings.pose_face,
+            "playblast_colour": settings.playblast_colour}
 
 
 class ShotRender:

@@ -90,6 +90,16 @@ class LTX_PT_control(_SidebarPanel, bpy.types.Panel):
         sub.active = settings.use_background_strength
         sub.prop(settings, "background_strength")
         layout.prop(settings, "control_lora")
+        layout.prop(settings, "canvas_kind")
+        kind = settings.canvas_kind
+        if kind in ("auto", "depth"):
+            layout.prop(settings, "depth_scope")
+        if kind in ("auto", "pose"):
+            row = layout.row(align=True)
+            row.prop(settings, "pose_hands", toggle=True)
+            row.prop(settings, "pose_face", toggle=True)
+        if kind in ("auto", "playblast"):
+            layout.prop(settings, "playblast_colour")
         layout.prop(settings, "reference_downscale_factor")
         layout.operator("ltx_render.preview_canvas", icon="IMAGE_DATA")
         if settings.canvas_image and settings.canvas_image.preview:

@@ -122,6 +122,22 @@ def shot_range(scene: bpy.types.Scene) -> tuple[int, int]:
     return scene.frame_start, scene.frame_end
 
 
+CANVAS_KINDS_UI = (
+    ("auto", "Auto", "The canvas the control LoRA was trained on (as the server reports it), else Depth + pose"),
+    ("depth+pose", "Depth + pose", "Masked inverse depth of the targets with the OpenPose skeleton on top (AVControl)"),
+    ("depth", "Depth", "Relative inverse depth, normalised over the shot, near = white (depth LoRAs)"),
+    ("pose", "Pose", "DWPose drawing on black: body, hands, face (pose LoRAs)"),
+    ("edges", "Edges", "White silhouettes and creases on black, exact from the scene (canny LoRAs)"),
+    ("playblast", "Playblast", "Grey solid shading of the blockout (layout-to-render LoRAs)"),
+)
+DEPTH_SCOPES_UI = (
+    ("everything", "Everything", "Depth of all the camera sees: a dolly zoom's perspective lands in the depth"),
+    ("targets", "Targets only", "Depth of the chosen targets; the rest is black (the model's to invent)"),
+)
+PLAYBLAST_COLOURS_UI = (("grey", "Grey", "Solid grey, like the viewport's Solid mode"),
+                        ("object", "Object colour", "Each object in its viewport display colour"))
+
+
 class LTX_PG_settings(bpy.types.PropertyGroup):
     prompt: StringProperty(name="Prompt", description="What the video shows")
     negative_prompt: StringProperty(name="Negative prompt")
@@ -151,6 +167,14 @@ class LTX_PG_settings(bpy.types.PropertyGroup):
         name="Reference downscale", default=1, min=1, max=8,
         description="Render the control canvas at 1/factor of the video size (used until Test connection "
         "reports the control LoRA's own reference_downscale_factor)")
+    canvas_kind: EnumProperty(name="Canvas", items=CANVAS_KINDS_UI, default="auto",
+                              description="What the control canvas shows; a control LoRA reads the kind it was "
+                              "trained on")
+    depth_scope: EnumProperty(name="Depth of", items=DEPTH_SCOPES_UI, default="everything")
+    pose_hands: BoolProperty(name="Hands", default=True, description="Draw finger joints (rigs with finger bones)")
+    pose_face: BoolProperty(name="Face", default=True, description="Draw the 68 face points (rigs with face "
+                            "landmark bones)")
+    playblast_colour: EnumProperty(name="Shading", items=PLAYBLAST_COLOURS_UI, default="grey")
     audio: BoolProperty(name="Audio", default=True, description="Add the generated sound to the sequencer")
     profile: StringProperty(name="Server", description="Connection profile name (add-on preferences)",
                             update=_refresh_notes)

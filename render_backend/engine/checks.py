@@ -170,9 +170,10 @@ def _check_control(req: RenderRequest, caps: EngineCapabilities, i: int, c: Cont
         raise InvalidRequest(f"{where} ({c.kind}) has no LoRA: the base model was not trained to follow a "
                              "canvas; pick one of: " + (", ".join(caps.lora_names("control")) or "none installed"))
     lora = _installed(caps, c.lora, ("control",), "control")
-    if lora.canvas and lora.canvas != c.kind:
-        raise InvalidRequest(f"control LoRA '{c.lora}' reads {lora.canvas} canvases but {where} is {c.kind}; "
-                             f"export a {lora.canvas} canvas or pick a LoRA for {c.kind}")
+    if not lora.reads(c.kind):
+        kinds = " or ".join(lora.canvas.split(","))
+        raise InvalidRequest(f"control LoRA '{c.lora}' was trained on {kinds} canvases but {where} is {c.kind}; "
+                             f"export a {kinds} canvas, or pick a LoRA that reads {c.kind}")
     _weight(f"{where}.lora_weight", c.lora_weight, caps)
     _unit(f"{where}.strength", c.strength)
     if c.strength == 0:

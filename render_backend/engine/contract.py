@@ -43,7 +43,12 @@ class LoraCapability:
     camera_move: Optional[str]
     sha256: str
     rank: int
-    canvas: Optional[str] = None  # the canvas kind a control LoRA reads (CANVAS_KINDS)
+    canvas: Optional[str] = None  # control LoRAs: the canvas kind(s) it reads, "a,b" = any one; None = unknown
+    base: Optional[str] = None  # the generation it was trained for ("ltx-2", "ltx-2.3"...), when known
+
+    def reads(self, kind: str) -> bool:
+        """True when this control LoRA was trained on `kind` canvases (or nothing says what it reads)."""
+        return self.canvas is None or kind in self.canvas.split(",")
 
 
 @dataclass(frozen=True)

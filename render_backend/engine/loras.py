@@ -8,7 +8,13 @@ Kinds, in the user's words:
 
 The kind comes from the file's safetensors metadata (`ltx_blender_kind`, `camera_move`,
 `reference_downscale_factor`) and, for published files without our keys, from the file name
-("...camera-control-dolly-in..." -> camera preset dolly_in).
+("...camera-control-dolly-in..." -> camera preset dolly_in; "...ic-lora..." -> control).
+
+A control LoRA reads one canvas kind (docs/canvas-kinds.md), the same way: metadata
+`ltx_blender_canvas`, else the table of Lightricks' published names (PUBLISHED_CANVASES), else
+the server's `--lora-canvas NAME=KIND`; a union LoRA reads any one of several ("depth,pose,edges").
+Unknown stays None: the LoRA is offered for any kind, and Capabilities says so. The base model
+generation comes from metadata (`ltx_blender_base`, `model_version`) or the published name prefix.
 """
 
 from __future__ import annotations
@@ -20,11 +26,22 @@ from pathlib import Path
 from ..media import sha256_of
 from .camera import PRESETS as CAMERA_MOVES
 from .contract import LoraCapability
-from .request import LoraMismatch
+from .request import CANVAS_KINDS, LoraMismatch
 
 KINDS = ("control", "camera_preset", "camera_trajectory", "style")
 # Key prefixes of the two formats the diffusers loader reads (Lightricks/ComfyUI, diffusers/peft).
 _KEY_PREFIXES = ("diffusion_model.", "transformer.")
+# Lightricks' published control IC-LoRAs and the canvas each was trained on (model cards and
+# ComfyUI-LTXVideo example workflows, Dec 2026): name fragment -> canvas kind(s). The first match wins.
+PUBLISHED_CANVASES = (
+    ("union", "depth,pose,edges"),  # LTX-2 Union ref0.5, LTX-2.3 Union Control ref0.5: ONE kind per clip
+    ("depth-control", "depth"),
+    ("pose-control", "pose"),
+    ("canny-control", "edges"),
+    ("layout-to-render", "playblast"),  # LTX-2.5; artists feed it playblasts (its input spec is unpublished)
+)
+# Published file name prefix -> base model generation.
+PUBLISHED_BASES = (("ltx-2.5", "ltx-2.5"), ("ltx-2.3", "ltx-2.3"), ("ltx-2-19b", "ltx-2"))
 
 
 @dataclass
@@ -39,11 +56,14 @@ class LoraInfo:
     sha256: str
     rank: int
     metadata: dict = field(default_factory=dict)
+    canvas: str | None = None  # control LoRAs: the canvas kind(s) it reads, "a,b" = any one of them
+    base: str | None = None  # the model generation it was trained for, when the file says
 
     def capability(self) -> LoraCapability:
         """What GetCapabilities shows (no path, no raw metadata)."""
         return LoraCapability(name=self.name, kind=self.kind, reference_downscale_factor=self.reference_downscale_factor,
-                              camera_move=self.camera_move, sha256=self.sha256, rank=self.rank)
+                              camera_move=self.camera_move, sha256=self.sha256, rank=self.rank, canvas=self.canvas,
+                              base=self.base)
 
 
 def find_loras(folder: str | Path) -> dict[str, str]:
@@ -72,7 +92,7 @@ def infer_kind(name: str, metadata: dict[str, str]) -> tuple[str, int | None, st
         raise LoraMismatch(f"LoRA {name!r}: metadata ltx_blender_kind={kind!r} is not one of {', '.join(KINDS)}")
     lowered = name.lower()
     if kind is None:
-        if factor is not None:
+        if factor is not None or "ic-lora" in lowered or "ic_lora" in lowered:
             # An IC-LoRA: a camera one reads the trajectory canvas, any other the control canvas.
             kind = "camera_trajectory" if ("trajectory" in lowered or "camera" in lowered) else "control"
         elif "camera" in lowered and camera_move_from_name(name):
@@ -89,6 +109,39 @@ def infer_kind(name: str, metadata: dict[str, str]) -> tuple[str, int | None, st
     return kind, factor, move
 
 
+def infer_canvas(name: str, metadata: dict[str, str], declared: str | None = None) -> str | None:
+    """The canvas kind(s) a control LoRA reads: metadata, else the published name, else `declared`
+    (the server's --lora-canvas); None when nothing says."""
+    raw = metadata.get("ltx_blender_canvas") or None
+    source = "metadata ltx_blender_canvas"
+    if raw is None:
+        lowered = name.lower().replace("_", "-")
+        raw = next((canvas for fragment, canvas in PUBLISHED_CANVASES if fragment in lowered), None)
+        source = "published name"
+    if raw is None and declared:
+        raw, source = declared, "--lora-canvas"
+    if raw is None:
+        return None
+    kinds = [k.strip() for k in raw.split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in CANVAS_KINDS]
+    if unknown or not kinds:
+        raise LoraMismatch(f"LoRA {name!r}: {source} names canvas kind(s) {raw!r}; use one or more of "
+                           f"{', '.join(CANVAS_KINDS)} (comma-separated)")
+    return ",".join(kinds)
+
+
+def infer_base(name: str, metadata: dict[str, str]) -> str | None:
+    """'ltx-2', 'ltx-2.3', 'ltx-2.5' from metadata or the published file name; None when unknown."""
+    raw = (metadata.get("ltx_blender_base") or metadata.get("model_version") or "").strip().lower()
+    if raw:
+        version = raw.removeprefix("ltx-").removeprefix("ltx")
+        version = {"2": "2", "2.0": "2", "2.0.0": "2", "2.3": "2.3", "2.3.0": "2.3", "2.5": "2.5",
+                   "2.5.0": "2.5"}.get(version, version)
+        return f"ltx-{version}"
+    lowered = name.lower().replace("_", "-")
+    return next((base for prefix, base in PUBLISHED_BASES if lowered.startswith(prefix)), None)
+
+
 def _parse_factor(name: str, raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
@@ -101,8 +154,9 @@ def _parse_factor(name: str, raw: str | None) -> int | None:
     return factor
 
 
-def inspect_lora(name: str, path: str | Path) -> LoraInfo:
-    """Read a LoRA file's metadata, kind, rank and sha256 (no tensors are kept)."""
+def inspect_lora(name: str, path: str | Path, canvas: str | None = None) -> LoraInfo:
+    """Read a LoRA file's metadata, kind, canvas, base, rank and sha256 (no tensors are kept).
+    canvas: what the server was told the LoRA reads (--lora-canvas), used when the file does not say."""
     from safetensors import safe_open
 
     path = Path(path)
@@ -117,9 +171,13 @@ def inspect_lora(name: str, path: str | Path) -> LoraInfo:
                 break
     if rank == 0:
         raise LoraMismatch(f"LoRA {name!r} ({path.name}) has no lora_A/lora_down weights: not a LoRA file")
-    kind, factor, move = infer_kind(name, metadata)
+    # A published file's own name says what it is, whatever the server calls it.
+    words = path.stem if infer_base(path.stem, {}) else name
+    kind, factor, move = infer_kind(words, metadata)
     return LoraInfo(name=name, path=str(path), kind=kind, reference_downscale_factor=factor,
-                    camera_move=move, sha256=sha256_of(path), rank=rank, metadata=metadata)
+                    camera_move=move, sha256=sha256_of(path), rank=rank, metadata=metadata,
+                    canvas=infer_canvas(words, metadata, canvas) if kind == "control" else None,
+                    base=infer_base(words, metadata))
 
 
 def check_lora_shapes(info: LoraInfo, transformer, base_name: str) -> None:

@@ -14,6 +14,8 @@ from typing import Optional
 
 import numpy as np
 
+from ..shot_bundle import CANVAS_KINDS  # noqa: F401  (one list of canvas kinds: the bundle schema's)
+
 
 class EngineError(Exception):
     """A generation failed for a reason the user can act on. `code` is a grpc status name."""
@@ -71,9 +73,8 @@ class CameraRequest:
     reference_downscale_factor: Optional[int] = None  # trajectory canvas; None = from the LoRA file
 
 
-CANVAS_KINDS = ("depth+pose", "depth", "pose", "edges", "playblast")
-"""What a control canvas shows (docs/canvas-kinds.md); a control LoRA reads exactly one kind.
-The camera-trajectory canvas is not uploaded: the engine draws it from the camera track."""
+# CANVAS_KINDS (imported above from the bundle schema): what a control canvas shows (docs/canvas-kinds.md); a control LoRA reads one kind (a union LoRA
+# any one of several). The camera-trajectory canvas is not uploaded: the engine draws it.
 
 
 @dataclass

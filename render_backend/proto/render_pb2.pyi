@@ -77,7 +77,7 @@ class GetCapabilitiesRequest(_message.Message):
     def __init__(self, client_protocol_version: _Optional[str] = ...) -> None: ...
 
 class LoraInfo(_message.Message):
-    __slots__ = ("name", "kind", "reference_downscale_factor", "camera_move", "sha256", "rank", "canvas")
+    __slots__ = ("name", "kind", "reference_downscale_factor", "camera_move", "sha256", "rank", "canvas", "base_model")
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_DOWNSCALE_FACTOR_FIELD_NUMBER: _ClassVar[int]
@@ -85,6 +85,7 @@ class LoraInfo(_message.Message):
     SHA256_FIELD_NUMBER: _ClassVar[int]
     RANK_FIELD_NUMBER: _ClassVar[int]
     CANVAS_FIELD_NUMBER: _ClassVar[int]
+    BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
     name: str
     kind: LoraKind
     reference_downscale_factor: int
@@ -92,7 +93,8 @@ class LoraInfo(_message.Message):
     sha256: str
     rank: int
     canvas: str
-    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[LoraKind, str]] = ..., reference_downscale_factor: _Optional[int] = ..., camera_move: _Optional[str] = ..., sha256: _Optional[str] = ..., rank: _Optional[int] = ..., canvas: _Optional[str] = ...) -> None: ...
+    base_model: str
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[LoraKind, str]] = ..., reference_downscale_factor: _Optional[int] = ..., camera_move: _Optional[str] = ..., sha256: _Optional[str] = ..., rank: _Optional[int] = ..., canvas: _Optional[str] = ..., base_model: _Optional[str] = ...) -> None: ...
 
 class Capabilities(_message.Message):
     __slots__ = ("protocol_version", "server_version", "model_id", "model_variant", "loras", "frame_step", "max_frames", "size_multiple", "max_width", "max_height", "gpu_memory_free_bytes", "device", "default_steps", "default_guidance_scale", "default_fps", "audio_sample_rate", "two_stage", "auth_required", "engine", "min_frames", "latent_cell", "min_fps", "max_fps", "max_steps", "max_guidance_scale", "max_prompt_chars", "max_lora_weight")

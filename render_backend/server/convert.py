@@ -51,7 +51,8 @@ def capabilities_to_proto(caps: EngineCapabilities, auth_required: bool) -> pb.C
     for lo in caps.loras:
         c.loras.add(name=lo.name, kind=LORA_KINDS.get(lo.kind, pb.LORA_KIND_UNSPECIFIED),
                     reference_downscale_factor=lo.reference_downscale_factor or 0,
-                    camera_move=lo.camera_move or "", sha256=lo.sha256, rank=lo.rank, canvas=lo.canvas or "")
+                    camera_move=lo.camera_move or "", sha256=lo.sha256, rank=lo.rank, canvas=lo.canvas or "",
+                    base_model=lo.base or "")
     return c
 
 

@@ -57,3 +57,40 @@ def test_cli_render_reports_a_bad_token_and_a_missing_file(tmp_path, live_server
     assert proc.returncode == 2 and "no such .blend file" in proc.stderr
     proc = _cli(tmp_path / "src" / "shot.blend", "--server", "localhost:1", "--ca", "x.pem", "--out", tmp_path)
     assert proc.returncode == 2 and "--ca needs --tls" in proc.stderr
+
+
+BUILD_UNTOUCHED = """
+import sys, bpy
+from blender_addon.example_scene import build_example_scene
+build_example_scene(frames=9, width=128, height=96)  # a plain scene: no LTX panel settings at all
+bpy.ops.wm.save_as_mainfile(filepath=sys.argv[1])
+"""
+
+
+def test_cli_render_works_on_a_file_the_panel_never_touched(tmp_path, live_server):
+    """No control LoRA, no targets in the .blend: the CLI asks the server what it has, takes its
+    control LoRA, follows the mesh collections and the armatures, and says so."""
+    blend = tmp_path / "untouched.blend"
+    build = subprocess.run([sys.executable, "-c", BUILD_UNTOUCHED, str(blend)], cwd=ROOT, capture_output=True,
+                           text=True, timeout=120)
+    assert build.returncode == 0, build.stderr[-2000:]
+    token = tmp_path / "token"
+    token.write_text(f"{live_server.token}\n")
+    proc = _cli(blend, "--server", live_server.address, "--token-file", token, "--out", tmp_path / "out",
+                "--prompt", "a man walks", "--camera-mode", "off")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "the scene names no control LoRA: using the server's control LoRA 'control'" in proc.stdout
+    assert "the scene names no targets: following collections" in proc.stdout and "armatures Walker" in proc.stdout
+    from blender_addon.headless import enable_addon
+
+    enable_addon()
+    bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "out" / "untouched.blend"))
+    job = live_server.job(bpy.context.scene.ltx_render.jobs[-1].job_id)
+    assert [(c.kind, c.lora) for c in job.manifest.controls] == [("depth+pose", "control")]
+    proc = _cli(blend, "--server", live_server.address, "--token-file", token, "--out", tmp_path / "out2",
+                "--prompt", "a man walks", "--control-lora", "control_peft", "--kind", "pose",
+                "--armatures", "Walker", "--targets", "")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "out2" / "untouched.blend"))
+    job = live_server.job(bpy.context.scene.ltx_render.jobs[-1].job_id)
+    assert [(c.kind, c.lora, c.has_mask) for c in job.manifest.controls] == [("pose", "control_peft", False)]

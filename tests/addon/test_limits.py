@@ -85,3 +85,39 @@ def test_size_note_keeps_the_servers_maximum_first():
                     "'depth' reads a 1/2-size canvas, so sizes must be multiples of 64")
     with pytest.raises(ValueError, match=r"multiples of 2048, but the server's maximum is 1920x-; pick a LoRA"):
         snap_size_for(300, 300, {"max_width": 1920, "reference_factors": {"huge": 64}}, "huge")
+
+
+def _kinds_caps():
+    return server_limits(_caps(
+        pb.LoraInfo(name="union", kind=CONTROL, reference_downscale_factor=2, canvas="depth,pose,edges",
+                    base_model="ltx-2.3"),
+        pb.LoraInfo(name="blender", kind=CONTROL, reference_downscale_factor=1, canvas="depth+pose"),
+        pb.LoraInfo(name="mystery", kind=CONTROL, reference_downscale_factor=1),
+        pb.LoraInfo(name="old_depth", kind=CONTROL, reference_downscale_factor=1, canvas="depth", base_model="ltx-2")))
+
+
+def test_the_canvas_follows_the_loras_training():
+    from blender_addon.client.limits import canvas_kind_for
+
+    limits = _kinds_caps()
+    assert canvas_kind_for("union", limits) == "depth"  # a union LoRA: its first kind unless the artist picks
+    assert canvas_kind_for("union", limits, "pose") == "pose"
+    assert canvas_kind_for("blender", limits) == "depth+pose" and canvas_kind_for("mystery", limits) == "depth+pose"
+    assert canvas_kind_for("mystery", limits, "edges") == "edges"  # nothing says otherwise
+    with pytest.raises(ValueError, match="'union' was trained on depth or pose or edges canvases, not playblast"):
+        canvas_kind_for("union", limits, "playblast")
+
+
+def test_a_scene_without_a_control_lora_gets_the_servers_that_fits():
+    from blender_addon.client.limits import choose_control_lora
+
+    limits = _kinds_caps()
+    assert choose_control_lora(limits)[0] == "blender"  # known canvases first, then by name
+    assert choose_control_lora(limits, "pose") == ("union", "control LoRA 'union' (reads depth or pose or edges)")
+    assert choose_control_lora(dict(limits, model_generation="ltx-2"), "depth")[0] == "old_depth"
+    assert choose_control_lora(limits, "playblast")[0] == "mystery"  # undeclared: may read anything
+    with pytest.raises(ValueError, match="no control LoRA for pose canvases on ltx-2; installed control LoRAs: "
+                                         "blender, mystery, old_depth, union"):
+        choose_control_lora(dict(limits, model_generation="ltx-2", canvases={"blender": "depth+pose",
+                                                                             "mystery": "edges",
+                                                                             "old_depth": "depth"}), "pose")

@@ -215,3 +215,41 @@ def test_the_farthest_target_stays_grey_and_the_background_black(dolly):
     assert 24 <= int(np.median(inside_last)) <= 28, (near, far)
     assert 240 <= int(np.median(first[b.mask(0, 0)])) < 255  # nearest: just below white (2% pad)
     assert int(last[~b.mask(0, len(b) - 1)].max()) == 0
+
+
+@pytest.mark.parametrize("kind, options", [
+    ("depth", {"depth_scope": "everything"}),
+    ("edges", {}),
+    ("playblast", {"playblast_colour": "grey"}),
+])
+def test_each_canvas_kind_exports_into_the_bundle_with_its_options(dolly, tmp_path, kind, options):
+    """The exporter draws the kind the control LoRA reads and says so in shot.json: here the dolly
+    zoom's depth of EVERYTHING (the wall too, unlike the masked depth+pose), its edges, its playblast."""
+    _, base, sc = dolly
+    b = read_bundle(export_shot(sc, tmp_path / kind, frame_start=1, frame_end=9, targets=["Subject"], armatures=[],
+                                width=W, height=H, canvas_size=(W // 2, H // 2), kind=kind, canvas_options=options,
+                                control_lora="control", engine="cycles"))
+    (control,) = b.shot.controls
+    assert (control.kind, control.width, control.height, control.lora) == (kind, W // 2, H // 2, "control")
+    assert all(control.options[k] == v for k, v in options.items())
+    canvas = b.canvas(0, 0)
+    assert canvas.shape == (H // 2, W // 2, 3) and canvas.dtype == np.uint8
+    corner = canvas[2, 2]  # the wall, which depth+pose masks out to black
+    if kind == "depth":
+        assert base.canvas(0, 0)[0, 0].max() == 0 and corner.max() > 0
+        assert canvas.max() == 255 and control.depth_range["near"] == pytest.approx(4.0, rel=0.05)
+    elif kind == "edges":
+        # Lines as Canny draws them at 512 px, downscaled: one grey level at 64 px (255 * 64 / 512 = 32).
+        assert set(np.unique(canvas)) == {0, 32} and 0 < (canvas[..., 0] > 0).mean() < 0.2
+    else:
+        spread = canvas.astype(int).max(axis=2) - canvas.astype(int).min(axis=2)
+        assert spread.max() <= 8 and 30 < corner[0] < 250  # grey (the studio light is barely tinted), shaded
+
+
+def test_cli_exports_the_kind_it_is_asked_for(dolly, tmp_path):
+    blend, _, _ = dolly
+    run = _cli(str(blend), "--out", str(tmp_path / "b"), "--kind", "depth", "--engine", "cycles", "--quiet")
+    assert run.returncode == 0, run.stderr  # depth of everything needs no targets
+    assert read_bundle(tmp_path / "b").shot.controls[0].kind == "depth"
+    run = _cli(str(blend), "--out", str(tmp_path / "c"), "--kind", "pose", "--targets", "Subject", "--quiet")
+    assert run.returncode == 2 and "nothing to export for a pose canvas: give --armatures" in run.stderr

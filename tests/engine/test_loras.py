@@ -54,3 +54,40 @@ def test_inspect_reads_rank_and_refuses_non_lora_files(tmp_path):
     with pytest.raises(LoraMismatch, match="no lora_A/lora_down weights: not a LoRA file"):
         inspect_lora("full_weights", full)
     assert find_loras(tmp_path) == {"full_weights": str(full), "style_a": str(good)}
+
+
+@pytest.mark.parametrize("stem, metadata, kind, canvas, base", [
+    # Lightricks' published files, as downloaded: no kind keys, the name says it all.
+    ("ltx-2-19b-ic-lora-depth-control", {}, "control", "depth", "ltx-2"),
+    ("ltx-2-19b-ic-lora-pose-control", {}, "control", "pose", "ltx-2"),
+    ("ltx-2-19b-ic-lora-canny-control", {}, "control", "edges", "ltx-2"),
+    ("ltx-2-19b-ic-lora-union-ref0.5", {"reference_downscale_factor": "2"}, "control", "depth,pose,edges", "ltx-2"),
+    ("ltx-2.3-22b-ic-lora-union-control-ref0.5", {"reference_downscale_factor": "2"}, "control",
+     "depth,pose,edges", "ltx-2.3"),
+    ("ltx-2.5-22b-ic-lora-layout-to-render", {}, "control", "playblast", "ltx-2.5"),
+    ("ltx-2-19b-lora-camera-control-dolly-in", {}, "camera_preset", None, "ltx-2"),
+    # Our own (trained by `render-backend train`): the metadata says it.
+    ("my_dolly_zoom", {"ltx_blender_kind": "control", "ltx_blender_canvas": "depth+pose",
+                       "ltx_blender_base": "ltx-2.3", "reference_downscale_factor": "1"},
+     "control", "depth+pose", "ltx-2.3"),
+    ("mystery_ic", {"reference_downscale_factor": "1"}, "control", None, None),
+])
+def test_published_and_own_loras_say_what_canvas_they_read(tmp_path, stem, metadata, kind, canvas, base):
+    path = tmp_path / f"{stem}.safetensors"
+    save_file({"transformer.x.lora_A.weight": torch.zeros(4, 3), "transformer.x.lora_B.weight": torch.zeros(3, 4)},
+              str(path), metadata=metadata)
+    info = inspect_lora("renamed_by_the_server", path)  # --lora NAME=PATH: the file's own name still counts
+    assert (info.kind, info.canvas, info.base) == (kind, canvas, base)
+    cap = info.capability()
+    assert cap.canvas == canvas and cap.base == base
+    if canvas:
+        assert cap.reads(canvas.split(",")[0]) and not cap.reads("playblast" if canvas != "playblast" else "depth")
+
+
+def test_a_declared_canvas_fills_in_only_what_the_file_does_not_say(tmp_path):
+    path = tmp_path / "mystery_ic.safetensors"
+    save_file({"transformer.x.lora_A.weight": torch.zeros(4, 3), "transformer.x.lora_B.weight": torch.zeros(3, 4)},
+              str(path), metadata={"reference_downscale_factor": "1"})
+    assert inspect_lora("mystery_ic", path, canvas="edges").canvas == "edges"
+    with pytest.raises(LoraMismatch, match=r"--lora-canvas names canvas kind\(s\) 'normals'; use one or more of"):
+        inspect_lora("mystery_ic", path, canvas="normals")

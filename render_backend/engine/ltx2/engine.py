@@ -68,11 +68,12 @@ class LTX2Engine:
 
     def __init__(self, model: str, device: str | None = None, dtype: str = "auto",
                  loras: dict[str, str] | None = None, cpu_offload: bool = False, vae_tiling: bool = False,
-                 upsampler: str | None = None) -> None:
+                 upsampler: str | None = None, lora_canvases: dict[str, str] | None = None) -> None:
         self.model = str(model)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.dtype = resolve_dtype(dtype, self.device)
         self.lora_paths = dict(loras) if loras is not None else find_loras(Path(self.model) / "loras")
+        self.lora_canvases = dict(lora_canvases or {})  # --lora-canvas: what a LoRA reads when its file does not say
         self.cpu_offload = cpu_offload
         self.vae_tiling = vae_tiling
         self.upsampler = str(upsampler) if upsampler else None
@@ -93,7 +94,12 @@ class LTX2Engine:
         t0 = time.perf_counter()
         pipe = LTX2InContextPipeline.from_pretrained(self.model, dtype=self.dtype)
         pipe.set_progress_bar_config(disable=True)
-        registry = {name: inspect_lora(name, path) for name, path in sorted(self.lora_paths.items())}
+        unknown = sorted(set(self.lora_canvases) - set(self.lora_paths))
+        if unknown:
+            raise LoraMismatch(f"--lora-canvas names LoRA(s) {', '.join(unknown)} that are not installed; installed: "
+                               f"{', '.join(sorted(self.lora_paths)) or 'none'}")
+        registry = {name: inspect_lora(name, path, self.lora_canvases.get(name))
+                    for name, path in sorted(self.lora_paths.items())}
         for info in registry.values():
             check_lora_shapes(info, pipe.transformer, self.model)
             try:
