@@ -113,7 +113,7 @@ def test_options_and_samples_are_checked_with_what_to_change():
         CanvasOptions(depth_scope="all")
     with pytest.raises(ValueError, match="playblast_colour must be one of grey, object"):
         CanvasOptions(playblast_colour="red")
-    with pytest.raises(ValueError, match="canvas kind must be one of depth, pose, edges, playblast, depth\\+pose"):
+    with pytest.raises(ValueError, match="canvas kind must be one of depth\\+pose, depth, pose, edges, playblast"):
         clip_canvases(_room_clip(), "canny")
     with pytest.raises(ValueError, match="normals must be \\(H, W, 3\\)"):
         FrameSample(np.ones((H, W)), np.ones((H, W), bool), normals=np.zeros((H, W)))
