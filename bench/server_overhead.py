@@ -53,6 +53,7 @@ def main() -> int:
     import numpy as np
     import torch
     from PIL import Image
+    from render_backend.server.validation import build_request
 
     from render_backend import media
     from render_backend.client import RenderClient
@@ -62,7 +63,6 @@ def main() -> int:
     from render_backend.proto import render_pb2 as pb
     from render_backend.server.app import BackgroundServer
     from render_backend.server.config import ServerConfig
-    from render_backend.server.validation import build_request
 
     torch.set_num_threads(args.threads)
     scratch = tempfile.TemporaryDirectory()
