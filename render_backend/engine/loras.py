@@ -8,7 +8,9 @@ Kinds, in the user's words:
 
 The kind comes from the file's safetensors metadata (`ltx_blender_kind`, `camera_move`,
 `reference_downscale_factor`) and, for published files without our keys, from the file name
-("...camera-control-dolly-in..." -> camera preset dolly_in).
+("...camera-control-dolly-in..." -> camera preset dolly_in). An IC-LoRA's
+`reference_temporal_scale_factor` (written by Lightricks' trainer since ltx-core 1.1.6, read by
+ltx-pipelines 1.2+) says it reads every S-th frame of its canvas.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ _KEY_PREFIXES = ("diffusion_model.", "transformer.")
 
 @dataclass
 class LoraInfo:
-    """One installed LoRA file. reference_downscale_factor is None for plain LoRAs."""
+    """One installed LoRA file. reference_downscale_factor is None for plain LoRAs;
+    reference_temporal_scale_factor is 1 unless the IC-LoRA's metadata says otherwise."""
 
     name: str
     path: str
@@ -39,11 +42,18 @@ class LoraInfo:
     sha256: str
     rank: int
     metadata: dict = field(default_factory=dict)
+    reference_temporal_scale_factor: int = 1
+
+    @property
+    def reads_canvas(self) -> bool:
+        """An IC-LoRA (control or camera trajectory): trained on a reference canvas."""
+        return self.kind in ("control", "camera_trajectory")
 
     def capability(self) -> LoraCapability:
         """What GetCapabilities shows (no path, no raw metadata)."""
         return LoraCapability(name=self.name, kind=self.kind, reference_downscale_factor=self.reference_downscale_factor,
-                              camera_move=self.camera_move, sha256=self.sha256, rank=self.rank)
+                              camera_move=self.camera_move, sha256=self.sha256, rank=self.rank,
+                              reference_temporal_scale_factor=self.reference_temporal_scale_factor)
 
 
 def find_loras(folder: str | Path) -> dict[str, str]:
@@ -89,15 +99,25 @@ def infer_kind(name: str, metadata: dict[str, str]) -> tuple[str, int | None, st
     return kind, factor, move
 
 
-def _parse_factor(name: str, raw: str | None) -> int | None:
+def _parse_factor(name: str, raw: str | None, key: str = "reference_downscale_factor") -> int | None:
     if raw is None or raw == "":
         return None
     try:
         factor = int(float(raw))
     except ValueError:
-        raise LoraMismatch(f"LoRA {name!r}: reference_downscale_factor={raw!r} is not a number") from None
+        raise LoraMismatch(f"LoRA {name!r}: {key}={raw!r} is not a number") from None
     if factor < 1 or float(raw) != factor:
-        raise LoraMismatch(f"LoRA {name!r}: reference_downscale_factor must be a positive integer (got {raw})")
+        raise LoraMismatch(f"LoRA {name!r}: {key} must be a positive integer (got {raw})")
+    return factor
+
+
+def temporal_scale_factor(name: str, kind: str, metadata: dict[str, str]) -> int:
+    """An IC-LoRA's reference_temporal_scale_factor (default 1); a plain LoRA reads no canvas: 1."""
+    key = "reference_temporal_scale_factor"
+    factor = _parse_factor(name, metadata.get(key), key) or 1
+    if factor != 1 and kind not in ("control", "camera_trajectory"):
+        raise LoraMismatch(f"LoRA {name!r} is a {kind} LoRA (no canvas) but its metadata sets {key}={factor}; "
+                           "mark it as an IC-LoRA (ltx_blender_kind=control) or remove the key")
     return factor
 
 
@@ -119,7 +139,8 @@ def inspect_lora(name: str, path: str | Path) -> LoraInfo:
         raise LoraMismatch(f"LoRA {name!r} ({path.name}) has no lora_A/lora_down weights: not a LoRA file")
     kind, factor, move = infer_kind(name, metadata)
     return LoraInfo(name=name, path=str(path), kind=kind, reference_downscale_factor=factor,
-                    camera_move=move, sha256=sha256_of(path), rank=rank, metadata=metadata)
+                    camera_move=move, sha256=sha256_of(path), rank=rank, metadata=metadata,
+                    reference_temporal_scale_factor=temporal_scale_factor(name, kind, metadata))
 
 
 def check_lora_shapes(info: LoraInfo, transformer, base_name: str) -> None:
