@@ -40,7 +40,7 @@ def test_exported_bundle_renders_offline_with_overrides(tmp_path):
     _run("-m", "blender_addon.cli", "export", str(blend), "--out", str(bundle), "--targets", "Actors",
          "--armatures", "Walker", "--prompt", "a man walks", "--quiet")
     printed = _run("-m", "render_backend.cli", "render", str(bundle), "--out", str(out), "--model", str(model),
-                   "--control-lora", "control", "--seed", "11", "--steps", "2")
+                   "--control-lora", "control", "--seed", "11", "--steps", "2", "--stages", "1")
     mp4 = next(out.glob("*.mp4"))
     info = probe_mp4(mp4)
     assert (info.frames, info.width, info.height, float(info.fps)) == (9, 128, 96, 24.0)
