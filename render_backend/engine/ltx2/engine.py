@@ -63,11 +63,6 @@ from .variant import resolve_variant
 MIN_FRAMES = FRAME_STEP + 1  # 9: the shortest clip a shot may be
 
 
-def to_x0(x: torch.Tensor, velocity: torch.Tensor | None, sigma: float) -> torch.Tensor | None:
-    """The denoised prediction of a velocity at noise level sigma (None stays None)."""
-    return None if velocity is None else x.float() - sigma * velocity
-
-
 class LTX2Engine:
     """Owns one LTX-2 pipeline on one device. Not thread-safe: the server runs one job at a time.
 
@@ -366,18 +361,13 @@ class LTX2Engine:
             # One transformer pass per guidance term (guidance.py); distilled: the prompt's pass only.
             video_v, audio_v = transformer(t, latents, audio_latents, text)
             if guidance.passes > 1:
-                sigma = float(scheduler.sigmas[i])
                 passes = [(video_v, audio_v),
                           transformer(t, latents, audio_latents, negative) if guidance.uncond else (None, None),
                           transformer(t, latents, audio_latents, text, perturbed=True) if guidance.perturbed
                           else (None, None),
                           transformer(t, latents, audio_latents, text, isolated=True) if guidance.isolated
                           else (None, None)]
-                # Guidance combines x0 predictions (x0 = x - sigma v), as ltx-core; back to a velocity after.
-                video_x0 = guidance.video.combine(*[to_x0(latents, v, sigma) for v, _ in passes])
-                audio_x0 = guidance.audio.combine(*[to_x0(audio_latents, a, sigma) for _, a in passes])
-                video_v = (latents.float() - video_x0) / sigma
-                audio_v = (audio_latents.float() - audio_x0) / sigma
+                video_v, audio_v = guidance.velocities(passes, latents, audio_latents, float(scheduler.sigmas[i]))
             latents = scheduler.step(video_v, t, latents, return_dict=False)[0]
             audio_latents = audio_scheduler.step(audio_v, t, audio_latents, return_dict=False)[0]
             progress("denoising", step, total_steps)

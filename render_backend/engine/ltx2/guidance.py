@@ -70,6 +70,18 @@ class GuidancePlan:
     def passes(self) -> int:
         return 1 + self.uncond + self.perturbed + self.isolated
 
+    def velocities(self, passes: list[tuple], latents: torch.Tensor, audio_latents: torch.Tensor,
+                   sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Guided (video, audio) velocities from the passes' velocities [(video, audio) of cond, uncond,
+        perturbed, isolated; (None, None) for a pass not run]: combined as x0 = x - sigma v, as ltx-core
+        guides denoised predictions, then back to velocities (x - x0) / sigma for the Euler step."""
+        def x0(x, v):
+            return None if v is None else x.float() - sigma * v
+
+        video_x0 = self.video.combine(*[x0(latents, v) for v, _ in passes])
+        audio_x0 = self.audio.combine(*[x0(audio_latents, a) for _, a in passes])
+        return (latents.float() - video_x0) / sigma, (audio_latents.float() - audio_x0) / sigma
+
     def with_cfg(self, scale: float) -> GuidancePlan:
         """The request's guidance_scale: the CFG scale of both video and audio; the rest unchanged."""
         return replace(self, video=replace(self.video, cfg=scale), audio=replace(self.audio, cfg=scale))
