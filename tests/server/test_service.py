@@ -133,7 +133,10 @@ def test_stages_on_the_wire_default_to_two_with_an_upsampler_and_one_is_a_fast_p
             m.stages = stages
             job = client.submit(m, controls, masks)
             assert client.wait(job.job_id, timeout=60).state == pb.JOB_STATE_DONE
-            done[stages] = _sidecar(client, job.job_id, tmp_path)["engine"]
+            sidecar = _sidecar(client, job.job_id, tmp_path)
+            assert (sidecar["model"]["model_variant"], sidecar["model"]["default_stages"]) == ("distilled", 2)
+            assert sidecar["model"]["variant_source"] == caps.variant_source == sidecar["engine"]["variant_source"]
+            done[stages] = sidecar["engine"]
         assert (done[0]["stages"], done[0]["two_stage"]["stage1_size"]) == (2, [64, 64])
         assert (done[1]["stages"], "two_stage" in done[1], done[1]["target_tokens"]) == (1, False, 2 * 4 * 4)
         m, controls, masks = synthetic_shot(9, 96, 64, steps=1)  # a one-stage size
