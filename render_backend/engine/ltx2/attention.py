@@ -48,13 +48,14 @@ class ReferenceBias:
 
 
 def log_strength(strength: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """log(m) with m <= 0 mapped to the dtype's most negative finite value (never NaN)."""
+    """log(m) with m <= 0 mapped to the dtype's most negative finite value (never NaN). Computed in
+    `dtype`, as ltx-core does (its mask is in the latents' dtype): bf16 runs round m first."""
     finfo = torch.finfo(dtype)
-    m = strength.to(torch.float32)
+    m = strength.to(dtype)
     out = torch.full_like(m, finfo.min)
     positive = m > 0
-    out[positive] = torch.log(m[positive].clamp(min=finfo.tiny)).clamp(min=finfo.min)
-    return out.to(dtype)
+    out[positive] = torch.log(m[positive].clamp(min=finfo.tiny))
+    return out
 
 
 def build_video_self_bias(num_target: int, group_strengths: list[torch.Tensor], has_map: list[bool],
