@@ -44,7 +44,7 @@ def build_transformer(layers: int, device, dtype):
 def run(transformer, bias_state, args, camera: bool, device, dtype) -> dict:
     import torch
 
-    from render_backend.engine.ltx2.attention import build_audio_over_video_bias, build_video_self_bias
+    from render_backend.engine.ltx2.attention import build_video_self_bias
 
     cfg = transformer.config
     lf, lh, lw = (args.frames - 1) // 8 + 1, args.height // 32, args.width // 32
@@ -70,8 +70,7 @@ def run(transformer, bias_state, args, camera: bool, device, dtype) -> dict:
     torch.cuda.empty_cache() if device.type == "cuda" else None
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    bias_state.video_self = build_video_self_bias(n_target, strengths, dtype, device)
-    bias_state.audio_over_video = build_audio_over_video_bias(n_target, strengths, dtype, device)
+    bias_state.video_self = build_video_self_bias(n_target, strengths, [True] * len(strengths), dtype, device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda *a: None)
     sync()
     t0 = time.perf_counter()

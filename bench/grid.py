@@ -56,7 +56,7 @@ def main() -> int:
         lora = model / "loras" / "camera_trajectory.safetensors"
         save_file(load_file(str(lora)), str(model / "loras" / "camera_trajectory_full.safetensors"),
                   metadata={"reference_downscale_factor": "1", "ltx_blender_kind": "camera_trajectory"})
-        engine = LTX2Engine(str(model), device=args.device)
+        engine = LTX2Engine(str(model), device=args.device, upsampler="none")  # one stage: what is measured
         engine.load()
 
         rng = np.random.default_rng(0)

@@ -71,7 +71,7 @@ def main() -> int:
         model = save_model(build_tiny_pipeline(transformer=size), Path(scratch.name) / "bench-model")
     else:
         model = Path(args.model) if args.model else make_test_model(Path(".cache/test-model"))
-    engine = LTX2Engine(str(model))
+    engine = LTX2Engine(str(model), upsampler="none")  # one stage, as the server under test
     engine.load()
     manifest, controls, masks = synthetic_shot(args.frames, args.width, args.height, steps=args.steps)
 

@@ -3,10 +3,10 @@
     render-backend serve --model PATH_OR_HUB_ID [--host 127.0.0.1] [--port 50051] [--data-dir DIR]
                          [--token-file F] [--tls-cert C --tls-key K] [--lora NAME=PATH ...] [--lora-dir DIR]
                          [--device cuda] [--dtype auto|bf16|fp16|fp32] [--cpu-offload] [--vae-tiling]
-                         [--upsampler PATH]
+                         [--upsampler auto|none|PATH] [--variant distilled|dev] [--distilled-lora PATH]
     render-backend render BUNDLE_DIR --out DIR --model PATH_OR_HUB_ID [--lora NAME=PATH ...]
-                          [--control-lora NAME] [--prompt TEXT] [--seed N] [--steps N]
-    render-backend make-test-model DIR
+                          [--control-lora NAME] [--prompt TEXT] [--seed N] [--steps N] [--stages 1|2]
+    render-backend make-test-model DIR [--variant distilled|dev]
 """
 
 from __future__ import annotations
@@ -70,9 +70,13 @@ def _engine(args):
         if not sep or not name or not kind:
             raise SystemExit(f"--lora-canvas needs NAME=KIND (got '{pair}'), e.g. --lora-canvas my_depth=depth")
         canvases[name] = kind
-    return engine_class(args.engine)(model, device=args.device, dtype=args.dtype, loras=loras or None,
-                                     cpu_offload=args.cpu_offload, vae_tiling=args.vae_tiling,
-                                     upsampler=args.upsampler, lora_canvases=canvases)
+    try:
+        return engine_class(args.engine)(model, device=args.device, dtype=args.dtype, loras=loras or None,
+                                         cpu_offload=args.cpu_offload, vae_tiling=args.vae_tiling,
+                                         upsampler=args.upsampler, variant=args.variant,
+                                         distilled_lora=args.distilled_lora, lora_canvases=canvases)
+    except ValueError as e:  # a --upsampler / --distilled-lora path that is not one
+        raise SystemExit(f"error: {e}") from None
 
 
 def _add_engine_args(p: argparse.ArgumentParser) -> None:
@@ -87,7 +91,14 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", default="auto", help="auto (bf16 on cuda, fp32 on cpu), bf16, fp16, fp32")
     p.add_argument("--cpu-offload", action="store_true", help="offload idle components to CPU (less VRAM)")
     p.add_argument("--vae-tiling", action="store_true", help="decode the video in tiles (less VRAM)")
-    p.add_argument("--upsampler", help="latent upsampler folder: enables two-stage rendering")
+    p.add_argument("--upsampler", default="auto",
+                   help="latent upsampler folder for two-stage rendering (the default when there is one); "
+                   "auto (default) = <model>/latent_upsampler if present; none = one stage only")
+    p.add_argument("--variant", choices=("distilled", "dev"),
+                   help="distilled or dev checkpoint (default: read from the model's scheduler config)")
+    p.add_argument("--distilled-lora", default="auto",
+                   help="Lightricks' distilled LoRA for stage 2 of a dev model; auto (default) = the one "
+                   "*distilled*lora*.safetensors in the model folder; none = no two-stage for dev")
 
 
 def cmd_serve(args) -> int:
@@ -158,6 +169,8 @@ def cmd_render(args) -> int:
     print(f"loaded {args.model} in {time.monotonic() - t0:.1f} s", flush=True)
     try:
         req = bundle_request(bundle)
+        if args.stages is not None:
+            req.stages = args.stages
         warnings = engine.check_request(req)
     except (ShotError, BundleError, EngineError) as e:
         raise SystemExit(f"error: {e}") from None
@@ -187,8 +200,8 @@ def cmd_make_test_model(args) -> int:
     from .engine.ltx2.test_model import make_test_model
 
     t0 = time.monotonic()
-    path = make_test_model(args.dir)
-    print(f"tiny random LTX-2 in {path} ({time.monotonic() - t0:.1f} s); LoRAs in {path / 'loras'}.\n"
+    path = make_test_model(args.dir, variant=args.variant)
+    print(f"tiny random LTX-2 ({args.variant}) in {path} ({time.monotonic() - t0:.1f} s); LoRAs in {path / 'loras'}.\n"
           "Its output is noise: it exists to test every stage without downloading weights.")
     return 0
 
@@ -222,11 +235,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--prompt", help="override the bundle's prompt")
     r.add_argument("--seed", type=int, help="override the bundle's seed")
     r.add_argument("--steps", type=int, help="denoising steps (default: the model's, 8 for distilled)")
+    r.add_argument("--stages", type=int, choices=(1, 2),
+                   help="1 = one stage at full size (fast preview), 2 = two-stage (default when available)")
     _add_engine_args(r)
     r.set_defaults(func=cmd_render)
 
     t = sub.add_parser("make-test-model", help="write the tiny random LTX-2 (+ LoRAs) used by tests and the demo")
     t.add_argument("dir")
+    t.add_argument("--variant", choices=("distilled", "dev"), default="distilled",
+                   help="which checkpoint it imitates (marked in its scheduler config, as real ones are)")
     t.set_defaults(func=cmd_make_test_model)
     return ap
 

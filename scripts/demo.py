@@ -39,8 +39,10 @@ def start_server(model: Path, data_dir: Path, log_path: Path, timeout_s: float =
 
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(log_path, "w") as log:  # the child keeps its own handle
+        # One stage: the demo's sizes are multiples of 32 (256x160); two stages need multiples of 64.
         proc = subprocess.Popen([sys.executable, "-m", "render_backend.cli", "serve", "--model", str(model),
-                                 "--port", "0", "--data-dir", str(data_dir), "--heartbeat", "2"],
+                                 "--port", "0", "--data-dir", str(data_dir), "--heartbeat", "2",
+                                 "--upsampler", "none"],
                                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout_s
     match = None

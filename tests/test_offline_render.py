@@ -4,6 +4,7 @@ renders offline with `render-backend render`, no server, and the result decodes 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,7 +25,10 @@ bpy.ops.wm.save_as_mainfile(filepath=sys.argv[1])
 
 
 def _run(*cmd, timeout=300):
-    run = subprocess.run([sys.executable, *cmd], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    # One torch thread everywhere (this process's server too): the same arithmetic, bit for bit.
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, *cmd], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                         env=env)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     return run.stdout
 
@@ -40,7 +44,7 @@ def test_exported_bundle_renders_offline_with_overrides(tmp_path):
     _run("-m", "blender_addon.cli", "export", str(blend), "--out", str(bundle), "--targets", "Actors",
          "--armatures", "Walker", "--prompt", "a man walks", "--quiet")
     printed = _run("-m", "render_backend.cli", "render", str(bundle), "--out", str(out), "--model", str(model),
-                   "--control-lora", "control", "--seed", "11", "--steps", "2")
+                   "--control-lora", "control", "--seed", "11", "--steps", "2", "--stages", "1")
     mp4 = next(out.glob("*.mp4"))
     info = probe_mp4(mp4)
     assert (info.frames, info.width, info.height, float(info.fps)) == (9, 128, 96, 24.0)
@@ -78,10 +82,11 @@ def test_one_bundle_renders_the_same_offline_and_through_a_server(tmp_path):
     _run("-c", BUILD, str(blend))
     _run("-m", "blender_addon.cli", "export", str(blend), "--out", str(bundle), "--targets", "Actors",
          "--armatures", "Walker", "--prompt", "a man walks", "--control-lora", "control", "--seed", "5", "--quiet")
-    _run("-m", "render_backend.cli", "render", str(bundle), "--out", str(tmp_path / "offline"), "--model", str(model))
+    _run("-m", "render_backend.cli", "render", str(bundle), "--out", str(tmp_path / "offline"), "--model", str(model),
+         "--upsampler", "none")
 
     torch.set_num_threads(1)
-    engine = LTX2Engine(str(model))
+    engine = LTX2Engine(str(model), upsampler="none")
     with BackgroundServer(engine, ServerConfig(host="127.0.0.1", port=0, data_dir=tmp_path / "data")) as server:
         printed = _run("-m", "blender_addon.cli", "submit", str(bundle), "--server", server.address,
                        "--out", str(tmp_path / "served"))

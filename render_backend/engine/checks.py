@@ -24,6 +24,7 @@ def check_request(req: RenderRequest, caps: EngineCapabilities) -> list[str]:
     warnings: list[str] = []
     _check_text(req, caps)
     _check_frames(req.num_frames, caps)
+    _check_stages(req, caps)
     _check_size(req, caps)
     _check_numbers(req, caps)
     for i, control in enumerate(req.controls):
@@ -86,9 +87,29 @@ def _check_frames(n, caps: EngineCapabilities) -> None:
                              f"try {caps.max_frames} or split the range into several shots")
 
 
+def _check_stages(req: RenderRequest, caps: EngineCapabilities) -> None:
+    stages = req.stages
+    if stages is None:
+        return
+    if not _whole(stages) or stages not in (1, 2):
+        raise InvalidRequest(f"stages must be 1 (one stage at full size, fast preview) or 2 (half-size stage, "
+                             f"latent upsampler, full-size refine) (got {stages!r}); leave it unset for the "
+                             f"server's default ({caps.stages})")
+    if stages == 2 and caps.stages != 2:
+        raise InvalidRequest(f"stages 2 is not available on this server: {caps.single_stage_reason or 'no latent upsampler'}; "
+                             "send stages 1 or leave it unset")
+
+
+def stages_of(req: RenderRequest, caps: EngineCapabilities) -> int:
+    """The number of stages a (checked) request runs."""
+    return req.stages or caps.stages
+
+
 def _check_size(req: RenderRequest, caps: EngineCapabilities) -> None:
-    mult = caps.size_multiple
-    why = " (two-stage mode renders stage 1 at half size)" if caps.two_stage else ""
+    two = stages_of(req, caps) == 2
+    mult = caps.size_multiple_for(stages_of(req, caps))
+    why = (" (two-stage mode renders stage 1 at half size; stages 1 renders one stage at full size)"
+           if two else "")
     for name, v, most in (("width", req.width, caps.max_width), ("height", req.height, caps.max_height)):
         if not _whole(v) or v <= 0 or v % mult:
             tries = " or ".join(map(str, nearest_multiples(v, mult))) if _finite(v) else str(mult)
@@ -143,15 +164,16 @@ def reference_size(req: RenderRequest, caps: EngineCapabilities, factor, who: st
     number of latent cells (the engine would fail after the upload and the queue wait)."""
     if not _whole(factor) or factor < 1:
         raise InvalidRequest(f"{field_name} must be a positive whole number (got {factor!r}); 1 = full size")
-    d = caps.reference_divisor(factor)
+    stages = stages_of(req, caps)
+    d = caps.reference_divisor(factor, stages)
     cell = caps.latent_cell
     multiple = cell * d
     if req.width % multiple == 0 and req.height % multiple == 0:
-        return caps.reference_size(req.width, req.height, factor)
+        return caps.reference_size(req.width, req.height, factor, stages)
     source = f"{field_name} {factor}" if from_request else f"the LoRA's reference_downscale_factor {factor}"
-    two = ", halved again in two-stage mode" if caps.two_stage else ""
-    ok = [f for f in range(1, 17) if req.width % (cell * caps.reference_divisor(f)) == 0
-          and req.height % (cell * caps.reference_divisor(f)) == 0]
+    two = ", halved again in two-stage mode" if stages == 2 else ""
+    ok = [f for f in range(1, 17) if req.width % (cell * caps.reference_divisor(f, stages)) == 0
+          and req.height % (cell * caps.reference_divisor(f, stages)) == 0]
     fix = " or ".join(map(str, ok[-2:])) if from_request and ok else None
     tries = "; ".join(f"{name} {' or '.join(map(str, nearest_multiples(v, multiple)))}"
                       for name, v in (("width", req.width), ("height", req.height)) if v % multiple)
@@ -159,6 +181,18 @@ def reference_size(req: RenderRequest, caps: EngineCapabilities, factor, who: st
                          f"{req.width / d:g}x{req.height / d:g} pixels, but both sides must be multiples of {cell}; "
                          f"make width and height multiples of {multiple} (try {tries})"
                          + (f" or set {field_name} to {fix}" if fix else ""))
+
+
+def _check_temporal_scale(req: RenderRequest, caps: EngineCapabilities, lora: LoraCapability) -> None:
+    """An IC-LoRA that reads every S-th canvas frame (reference_temporal_scale_factor S) needs frames
+    8*S*k + 1: the frames it reads (0, 1, 1+S, ...) must make whole latent frames of 8."""
+    scale = lora.reference_temporal_scale_factor
+    if scale == 1 or (req.num_frames - 1) % (caps.frame_step * scale) == 0:
+        return
+    step = caps.frame_step * scale
+    tries = " or ".join(map(str, nearest_valid_frames(req.num_frames, step, caps.max_frames)))
+    raise InvalidRequest(f"LoRA '{lora.name}' reads every {scale}th canvas frame (reference_temporal_scale_factor "
+                         f"{scale}), so frames must be {step}k+1 (got {req.num_frames}); try {tries}")
 
 
 def _check_control(req: RenderRequest, caps: EngineCapabilities, i: int, c: ControlInput,
@@ -175,6 +209,7 @@ def _check_control(req: RenderRequest, caps: EngineCapabilities, i: int, c: Cont
         raise InvalidRequest(f"control LoRA '{c.lora}' was trained on {kinds} canvases but {where} is {c.kind}; "
                              f"export a {kinds} canvas, or pick a LoRA that reads {c.kind}")
     _weight(f"{where}.lora_weight", c.lora_weight, caps)
+    _check_temporal_scale(req, caps, lora)
     _unit(f"{where}.strength", c.strength)
     if c.strength == 0:
         warnings.append(f"{where}.strength is 0: the {c.kind} canvas has no influence (1 follows it fully)")
@@ -238,6 +273,7 @@ def _check_camera(req: RenderRequest, caps: EngineCapabilities, warnings: list[s
             raise InvalidRequest("camera mode 'trajectory' needs trajectory_lora; pick one of: "
                                  + (", ".join(caps.lora_names("camera_trajectory")) or "none installed"))
         lora = _installed(caps, cam.trajectory_lora, ("camera_trajectory",), "camera trajectory")
+        _check_temporal_scale(req, caps, lora)
         from_request = cam.reference_downscale_factor is not None
         factor = cam.reference_downscale_factor if from_request else (lora.reference_downscale_factor or 1)
         reference_size(req, caps, factor, f"camera trajectory LoRA '{cam.trajectory_lora}'",

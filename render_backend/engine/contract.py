@@ -45,6 +45,8 @@ class LoraCapability:
     rank: int
     canvas: Optional[str] = None  # control LoRAs: the canvas kind(s) it reads, "a,b" = any one; None = unknown
     base: Optional[str] = None  # the generation it was trained for ("ltx-2", "ltx-2.3"...), when known
+    # An IC-LoRA that reads every S-th canvas frame (metadata, ltx-core 1.2+): frames must be 8*S*k+1.
+    reference_temporal_scale_factor: int = 1
 
     def reads(self, kind: str) -> bool:
         """True when this control LoRA was trained on `kind` canvases (or nothing says what it reads)."""
@@ -53,9 +55,16 @@ class LoraCapability:
 
 @dataclass(frozen=True)
 class EngineCapabilities:
-    """What an engine can render. Frames are frame_step * k + 1; width and height are
-    multiples of size_multiple. two_stage: references ride in a half-size first stage, so a
-    reference canvas is 1 / (2 * factor) of the output size (see reference_size)."""
+    """What an engine can render. Frames are frame_step * k + 1; width and height are multiples of
+    size_multiple (for the default number of stages; size_multiple_for(stages) for a request's).
+
+    model_variant: "distilled" or "dev"; variant_source: how it was decided (the checkpoint's
+    marker file, or the --variant flag). default_stages: 2 = two-stage (references ride in a
+    half-size first stage, latent upsampler, full-size refine), 1 = one stage at full size; a
+    request may ask for fewer (stages=1: fast preview), never more. single_stage_reason: why two
+    stages are not available ("" when they are). two_stage: default_stages == 2.
+    guidance: what the engine's default guidance is, in words (see ltx2/guidance.py).
+    """
 
     engine: str
     model_id: str
@@ -77,6 +86,10 @@ class EngineCapabilities:
     gpu_memory_free_bytes: int = 0
     latent_cell: int = 32  # output pixels per latent cell: a reference canvas side must be a multiple
     limits: RequestLimits = field(default_factory=RequestLimits)
+    variant_source: str = ""
+    default_stages: int = 0  # 0: from two_stage (engines that predate stages)
+    single_stage_reason: str = ""
+    guidance: str = ""
 
     def lora(self, name: str) -> Optional[LoraCapability]:
         return next((lo for lo in self.loras if lo.name == name), None)
@@ -84,13 +97,23 @@ class EngineCapabilities:
     def lora_names(self, *kinds: str) -> list[str]:
         return sorted(lo.name for lo in self.loras if not kinds or lo.kind in kinds)
 
-    def reference_divisor(self, factor: int) -> int:
-        """Output pixels per reference-canvas pixel: the factor, x2 in two-stage mode."""
-        return int(factor) * (2 if self.two_stage else 1)
+    @property
+    def stages(self) -> int:
+        """The default number of stages."""
+        return self.default_stages or (2 if self.two_stage else 1)
 
-    def reference_size(self, width: int, height: int, factor: int) -> tuple[int, int]:
+    def size_multiple_for(self, stages: Optional[int] = None) -> int:
+        """Width and height multiple for `stages` (None = the default): two-stage halves the size once more."""
+        return self.latent_cell * (2 if (stages or self.stages) == 2 else 1)
+
+    def reference_divisor(self, factor: int, stages: Optional[int] = None) -> int:
+        """Output pixels per reference-canvas pixel: the factor, x2 in two-stage mode."""
+        return int(factor) * (2 if (stages or self.stages) == 2 else 1)
+
+    def reference_size(self, width: int, height: int, factor: int,
+                       stages: Optional[int] = None) -> tuple[int, int]:
         """(w, h) of the reference canvas the engine reads at `factor` for an output of width x height."""
-        d = self.reference_divisor(factor)
+        d = self.reference_divisor(factor, stages)
         return width // d, height // d
 
 

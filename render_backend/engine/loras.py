@@ -15,6 +15,8 @@ A control LoRA reads one canvas kind (docs/canvas-kinds.md), the same way: metad
 the server's `--lora-canvas NAME=KIND`; a union LoRA reads any one of several ("depth,pose,edges").
 Unknown stays None: the LoRA is offered for any kind, and Capabilities says so. The base model
 generation comes from metadata (`ltx_blender_base`, `model_version`) or the published name prefix.
+An IC-LoRA's `reference_temporal_scale_factor` (written by Lightricks' trainer since ltx-core 1.1.6, read by
+ltx-pipelines 1.2+) says it reads every S-th frame of its canvas.
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ PUBLISHED_BASES = (("ltx-2.5", "ltx-2.5"), ("ltx-2.3", "ltx-2.3"), ("ltx-2-19b",
 
 @dataclass
 class LoraInfo:
-    """One installed LoRA file. reference_downscale_factor is None for plain LoRAs."""
+    """One installed LoRA file. reference_downscale_factor is None for plain LoRAs;
+    reference_temporal_scale_factor is 1 unless the IC-LoRA's metadata says otherwise."""
 
     name: str
     path: str
@@ -58,12 +61,18 @@ class LoraInfo:
     metadata: dict = field(default_factory=dict)
     canvas: str | None = None  # control LoRAs: the canvas kind(s) it reads, "a,b" = any one of them
     base: str | None = None  # the model generation it was trained for, when the file says
+    reference_temporal_scale_factor: int = 1
+
+    @property
+    def reads_canvas(self) -> bool:
+        """An IC-LoRA (control or camera trajectory): trained on a reference canvas."""
+        return self.kind in ("control", "camera_trajectory")
 
     def capability(self) -> LoraCapability:
         """What GetCapabilities shows (no path, no raw metadata)."""
         return LoraCapability(name=self.name, kind=self.kind, reference_downscale_factor=self.reference_downscale_factor,
                               camera_move=self.camera_move, sha256=self.sha256, rank=self.rank, canvas=self.canvas,
-                              base=self.base)
+                              base=self.base, reference_temporal_scale_factor=self.reference_temporal_scale_factor)
 
 
 def find_loras(folder: str | Path) -> dict[str, str]:
@@ -142,15 +151,25 @@ def infer_base(name: str, metadata: dict[str, str]) -> str | None:
     return next((base for prefix, base in PUBLISHED_BASES if lowered.startswith(prefix)), None)
 
 
-def _parse_factor(name: str, raw: str | None) -> int | None:
+def _parse_factor(name: str, raw: str | None, key: str = "reference_downscale_factor") -> int | None:
     if raw is None or raw == "":
         return None
     try:
         factor = int(float(raw))
     except ValueError:
-        raise LoraMismatch(f"LoRA {name!r}: reference_downscale_factor={raw!r} is not a number") from None
+        raise LoraMismatch(f"LoRA {name!r}: {key}={raw!r} is not a number") from None
     if factor < 1 or float(raw) != factor:
-        raise LoraMismatch(f"LoRA {name!r}: reference_downscale_factor must be a positive integer (got {raw})")
+        raise LoraMismatch(f"LoRA {name!r}: {key} must be a positive integer (got {raw})")
+    return factor
+
+
+def temporal_scale_factor(name: str, kind: str, metadata: dict[str, str]) -> int:
+    """An IC-LoRA's reference_temporal_scale_factor (default 1); a plain LoRA reads no canvas: 1."""
+    key = "reference_temporal_scale_factor"
+    factor = _parse_factor(name, metadata.get(key), key) or 1
+    if factor != 1 and kind not in ("control", "camera_trajectory"):
+        raise LoraMismatch(f"LoRA {name!r} is a {kind} LoRA (no canvas) but its metadata sets {key}={factor}; "
+                           "mark it as an IC-LoRA (ltx_blender_kind=control) or remove the key")
     return factor
 
 
@@ -177,7 +196,8 @@ def inspect_lora(name: str, path: str | Path, canvas: str | None = None) -> Lora
     return LoraInfo(name=name, path=str(path), kind=kind, reference_downscale_factor=factor,
                     camera_move=move, sha256=sha256_of(path), rank=rank, metadata=metadata,
                     canvas=infer_canvas(words, metadata, canvas) if kind == "control" else None,
-                    base=infer_base(words, metadata))
+                    base=infer_base(words, metadata),
+                    reference_temporal_scale_factor=temporal_scale_factor(name, kind, metadata))
 
 
 def check_lora_shapes(info: LoraInfo, transformer, base_name: str) -> None:

@@ -130,6 +130,9 @@ class RenderRequest:
     camera: CameraRequest = field(default_factory=CameraRequest)
     extra_loras: list[tuple[str, float]] = field(default_factory=list)
     audio: bool = True
+    # None = the engine's default (2 with a latent upsampler, else 1); 1 = one stage at full size
+    # (fast preview); 2 = half-size stage with the references, latent upsampler, full-size refine.
+    stages: Optional[int] = None
 
 
 @dataclass

@@ -77,7 +77,7 @@ class GetCapabilitiesRequest(_message.Message):
     def __init__(self, client_protocol_version: _Optional[str] = ...) -> None: ...
 
 class LoraInfo(_message.Message):
-    __slots__ = ("name", "kind", "reference_downscale_factor", "camera_move", "sha256", "rank", "canvas", "base_model")
+    __slots__ = ("name", "kind", "reference_downscale_factor", "camera_move", "sha256", "rank", "canvas", "base_model", "reference_temporal_scale_factor")
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_DOWNSCALE_FACTOR_FIELD_NUMBER: _ClassVar[int]
@@ -86,6 +86,7 @@ class LoraInfo(_message.Message):
     RANK_FIELD_NUMBER: _ClassVar[int]
     CANVAS_FIELD_NUMBER: _ClassVar[int]
     BASE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_TEMPORAL_SCALE_FACTOR_FIELD_NUMBER: _ClassVar[int]
     name: str
     kind: LoraKind
     reference_downscale_factor: int
@@ -94,10 +95,11 @@ class LoraInfo(_message.Message):
     rank: int
     canvas: str
     base_model: str
-    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[LoraKind, str]] = ..., reference_downscale_factor: _Optional[int] = ..., camera_move: _Optional[str] = ..., sha256: _Optional[str] = ..., rank: _Optional[int] = ..., canvas: _Optional[str] = ..., base_model: _Optional[str] = ...) -> None: ...
+    reference_temporal_scale_factor: int
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[LoraKind, str]] = ..., reference_downscale_factor: _Optional[int] = ..., camera_move: _Optional[str] = ..., sha256: _Optional[str] = ..., rank: _Optional[int] = ..., canvas: _Optional[str] = ..., base_model: _Optional[str] = ..., reference_temporal_scale_factor: _Optional[int] = ...) -> None: ...
 
 class Capabilities(_message.Message):
-    __slots__ = ("protocol_version", "server_version", "model_id", "model_variant", "loras", "frame_step", "max_frames", "size_multiple", "max_width", "max_height", "gpu_memory_free_bytes", "device", "default_steps", "default_guidance_scale", "default_fps", "audio_sample_rate", "two_stage", "auth_required", "engine", "min_frames", "latent_cell", "min_fps", "max_fps", "max_steps", "max_guidance_scale", "max_prompt_chars", "max_lora_weight")
+    __slots__ = ("protocol_version", "server_version", "model_id", "model_variant", "loras", "frame_step", "max_frames", "size_multiple", "max_width", "max_height", "gpu_memory_free_bytes", "device", "default_steps", "default_guidance_scale", "default_fps", "audio_sample_rate", "two_stage", "auth_required", "engine", "min_frames", "latent_cell", "min_fps", "max_fps", "max_steps", "max_guidance_scale", "max_prompt_chars", "max_lora_weight", "variant_source", "default_stages", "guidance")
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
     SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
@@ -125,6 +127,9 @@ class Capabilities(_message.Message):
     MAX_GUIDANCE_SCALE_FIELD_NUMBER: _ClassVar[int]
     MAX_PROMPT_CHARS_FIELD_NUMBER: _ClassVar[int]
     MAX_LORA_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_STAGES_FIELD_NUMBER: _ClassVar[int]
+    GUIDANCE_FIELD_NUMBER: _ClassVar[int]
     protocol_version: str
     server_version: str
     model_id: str
@@ -152,7 +157,10 @@ class Capabilities(_message.Message):
     max_guidance_scale: float
     max_prompt_chars: int
     max_lora_weight: float
-    def __init__(self, protocol_version: _Optional[str] = ..., server_version: _Optional[str] = ..., model_id: _Optional[str] = ..., model_variant: _Optional[str] = ..., loras: _Optional[_Iterable[_Union[LoraInfo, _Mapping]]] = ..., frame_step: _Optional[int] = ..., max_frames: _Optional[int] = ..., size_multiple: _Optional[int] = ..., max_width: _Optional[int] = ..., max_height: _Optional[int] = ..., gpu_memory_free_bytes: _Optional[int] = ..., device: _Optional[str] = ..., default_steps: _Optional[int] = ..., default_guidance_scale: _Optional[float] = ..., default_fps: _Optional[float] = ..., audio_sample_rate: _Optional[int] = ..., two_stage: _Optional[bool] = ..., auth_required: _Optional[bool] = ..., engine: _Optional[str] = ..., min_frames: _Optional[int] = ..., latent_cell: _Optional[int] = ..., min_fps: _Optional[float] = ..., max_fps: _Optional[float] = ..., max_steps: _Optional[int] = ..., max_guidance_scale: _Optional[float] = ..., max_prompt_chars: _Optional[int] = ..., max_lora_weight: _Optional[float] = ...) -> None: ...
+    variant_source: str
+    default_stages: int
+    guidance: str
+    def __init__(self, protocol_version: _Optional[str] = ..., server_version: _Optional[str] = ..., model_id: _Optional[str] = ..., model_variant: _Optional[str] = ..., loras: _Optional[_Iterable[_Union[LoraInfo, _Mapping]]] = ..., frame_step: _Optional[int] = ..., max_frames: _Optional[int] = ..., size_multiple: _Optional[int] = ..., max_width: _Optional[int] = ..., max_height: _Optional[int] = ..., gpu_memory_free_bytes: _Optional[int] = ..., device: _Optional[str] = ..., default_steps: _Optional[int] = ..., default_guidance_scale: _Optional[float] = ..., default_fps: _Optional[float] = ..., audio_sample_rate: _Optional[int] = ..., two_stage: _Optional[bool] = ..., auth_required: _Optional[bool] = ..., engine: _Optional[str] = ..., min_frames: _Optional[int] = ..., latent_cell: _Optional[int] = ..., min_fps: _Optional[float] = ..., max_fps: _Optional[float] = ..., max_steps: _Optional[int] = ..., max_guidance_scale: _Optional[float] = ..., max_prompt_chars: _Optional[int] = ..., max_lora_weight: _Optional[float] = ..., variant_source: _Optional[str] = ..., default_stages: _Optional[int] = ..., guidance: _Optional[str] = ...) -> None: ...
 
 class CameraFrame(_message.Message):
     __slots__ = ("fx", "fy", "cx", "cy", "world_to_camera", "lens_mm")
@@ -221,7 +229,7 @@ class LoraWeight(_message.Message):
     def __init__(self, name: _Optional[str] = ..., weight: _Optional[float] = ...) -> None: ...
 
 class ShotManifest(_message.Message):
-    __slots__ = ("request_id", "prompt", "negative_prompt", "width", "height", "num_frames", "fps", "seed", "num_inference_steps", "guidance_scale", "camera", "extra_loras", "audio", "shot_name", "client_info", "frame_start", "controls")
+    __slots__ = ("request_id", "prompt", "negative_prompt", "width", "height", "num_frames", "fps", "seed", "num_inference_steps", "guidance_scale", "camera", "extra_loras", "audio", "shot_name", "client_info", "frame_start", "controls", "stages")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     NEGATIVE_PROMPT_FIELD_NUMBER: _ClassVar[int]
@@ -239,6 +247,7 @@ class ShotManifest(_message.Message):
     CLIENT_INFO_FIELD_NUMBER: _ClassVar[int]
     FRAME_START_FIELD_NUMBER: _ClassVar[int]
     CONTROLS_FIELD_NUMBER: _ClassVar[int]
+    STAGES_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     prompt: str
     negative_prompt: str
@@ -256,7 +265,8 @@ class ShotManifest(_message.Message):
     client_info: str
     frame_start: int
     controls: _containers.RepeatedCompositeFieldContainer[ControlInput]
-    def __init__(self, request_id: _Optional[str] = ..., prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., num_frames: _Optional[int] = ..., fps: _Optional[float] = ..., seed: _Optional[int] = ..., num_inference_steps: _Optional[int] = ..., guidance_scale: _Optional[float] = ..., camera: _Optional[_Union[CameraSettings, _Mapping]] = ..., extra_loras: _Optional[_Iterable[_Union[LoraWeight, _Mapping]]] = ..., audio: _Optional[bool] = ..., shot_name: _Optional[str] = ..., client_info: _Optional[str] = ..., frame_start: _Optional[int] = ..., controls: _Optional[_Iterable[_Union[ControlInput, _Mapping]]] = ...) -> None: ...
+    stages: int
+    def __init__(self, request_id: _Optional[str] = ..., prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., num_frames: _Optional[int] = ..., fps: _Optional[float] = ..., seed: _Optional[int] = ..., num_inference_steps: _Optional[int] = ..., guidance_scale: _Optional[float] = ..., camera: _Optional[_Union[CameraSettings, _Mapping]] = ..., extra_loras: _Optional[_Iterable[_Union[LoraWeight, _Mapping]]] = ..., audio: _Optional[bool] = ..., shot_name: _Optional[str] = ..., client_info: _Optional[str] = ..., frame_start: _Optional[int] = ..., controls: _Optional[_Iterable[_Union[ControlInput, _Mapping]]] = ..., stages: _Optional[int] = ...) -> None: ...
 
 class FrameChunk(_message.Message):
     __slots__ = ("kind", "index", "offset", "data", "end_of_frame", "control")

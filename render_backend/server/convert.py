@@ -47,12 +47,13 @@ def capabilities_to_proto(caps: EngineCapabilities, auth_required: bool) -> pb.C
         audio_sample_rate=caps.audio_sample_rate, two_stage=caps.two_stage, auth_required=auth_required,
         engine=caps.engine, min_frames=caps.min_frames, latent_cell=caps.latent_cell, min_fps=lim.min_fps,
         max_fps=lim.max_fps, max_steps=lim.max_steps, max_guidance_scale=lim.max_guidance_scale,
-        max_prompt_chars=lim.max_prompt_chars, max_lora_weight=lim.max_lora_weight)
+        max_prompt_chars=lim.max_prompt_chars, max_lora_weight=lim.max_lora_weight,
+        variant_source=caps.variant_source, default_stages=caps.stages, guidance=caps.guidance)
     for lo in caps.loras:
         c.loras.add(name=lo.name, kind=LORA_KINDS.get(lo.kind, pb.LORA_KIND_UNSPECIFIED),
                     reference_downscale_factor=lo.reference_downscale_factor or 0,
                     camera_move=lo.camera_move or "", sha256=lo.sha256, rank=lo.rank, canvas=lo.canvas or "",
-                    base_model=lo.base or "")
+                    base_model=lo.base or "", reference_temporal_scale_factor=lo.reference_temporal_scale_factor)
     return c
 
 
@@ -100,4 +101,5 @@ def manifest_to_request(m: pb.ShotManifest, frames: Optional[list[Optional[np.nd
         camera=CameraRequest(mode=CAMERA_MODES[cam.mode], preset_lora=cam.preset_lora,
                              trajectory_lora=cam.trajectory_lora, weight=cam.weight or 1.0, frames=camera_frames,
                              reference_downscale_factor=cam.reference_downscale_factor or None),
-        extra_loras=[(e.name, e.weight or 1.0) for e in m.extra_loras], audio=m.audio)
+        extra_loras=[(e.name, e.weight or 1.0) for e in m.extra_loras], audio=m.audio,
+        stages=m.stages or None)

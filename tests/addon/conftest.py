@@ -85,7 +85,7 @@ def engine(tiny_model):
     from render_backend.engine.ltx2.engine import LTX2Engine
 
     torch.set_num_threads(1)
-    e = LTX2Engine(str(tiny_model), device="cpu")
+    e = LTX2Engine(str(tiny_model), device="cpu", upsampler="none")  # one stage: the shots here are /32, not /64
     e.load()
     return e
 

@@ -42,7 +42,7 @@ def real_server(tmp_path_factory):
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "render_backend.cli", "serve", "--model", str(model),
                              "--port", "0", "--data-dir", str(folder / "data"), "--token-file", str(token_file),
-                             "--heartbeat", "1"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                             "--heartbeat", "1", "--upsampler", "none"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
         line = proc.stdout.readline()

@@ -17,10 +17,20 @@ def tiny_model(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_dev_model(tmp_path_factory):
+    """The same tiny weights marked as a dev (non-distilled) checkpoint."""
+    from render_backend.engine.ltx2.test_model import make_test_model
+
+    return make_test_model(tmp_path_factory.mktemp("engine") / "tiny-ltx2-dev", variant="dev")
+
+
+@pytest.fixture(scope="session")
 def engine(tiny_model):
+    """One stage at the request's size (no upsampler): most tests pin what one step does. The default,
+    two stages with the upsampler beside the model, is pinned in test_modes.py and test_variants.py."""
     from render_backend.engine.ltx2.engine import LTX2Engine
 
-    e = LTX2Engine(str(tiny_model), device="cpu")
+    e = LTX2Engine(str(tiny_model), device="cpu", upsampler=None)
     e.load()
     return e
 

@@ -57,8 +57,10 @@ def test_same_seed_same_output_other_seed_differs(engine, canvas):
 
 def test_capabilities_list_loras_by_kind(engine):
     caps = engine.capabilities()
-    assert (caps.engine, caps.model_variant, caps.device) == ("ltx2", "tiny-test", "cpu")
+    assert (caps.engine, caps.model_variant, caps.device) == ("ltx2", "distilled", "cpu")
+    assert caps.variant_source == "scheduler/scheduler_config.json: use_dynamic_shifting=false, shift_terminal=null"
     assert (caps.frame_step, caps.min_frames, caps.size_multiple, caps.default_steps) == (8, 9, 32, 8)
+    assert (caps.default_stages, caps.two_stage) == (1, False)  # this fixture has no upsampler
     kinds = {lo.name: (lo.kind, lo.reference_downscale_factor, lo.camera_move) for lo in caps.loras}
     assert kinds["control"] == ("control", 1, None)
     assert kinds["camera_trajectory"] == ("camera_trajectory", 4, None)
@@ -143,7 +145,7 @@ def test_cuda_oom_becomes_out_of_memory_with_a_suggestion(engine, canvas, monkey
     assert "fewer frames" in str(err.value) and "--cpu-offload" in str(err.value)
     assert str(error).splitlines()[0] in str(err.value)
     # Nothing of the failed generation is kept: no attention bias, no latents.
-    assert (engine._bias.video_self, engine._bias.audio_over_video, engine.last_latents) == (None, None, None)
+    assert (engine._bias.video_self, engine.last_latents, engine.last_audio_latents) == (None, None, None)
     monkeypatch.undo()
     assert engine.render(request()).video.shape == (9, 64, 64, 3)
 

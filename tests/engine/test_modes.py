@@ -48,8 +48,8 @@ def test_two_stage_renders_full_size_from_a_half_size_stage(two_stage, canvas):
 
 
 def test_two_stage_needs_sizes_that_halve_to_the_grid(two_stage):
-    with pytest.raises(InvalidRequest, match=r"multiple of 64 \(two-stage mode renders stage 1 at half size\) "
-                                             r"\(got 96\); try 64 or 128"):
+    with pytest.raises(InvalidRequest, match=r"multiple of 64 \(two-stage mode renders stage 1 at half size; "
+                                             r"stages 1 renders one stage at full size\) \(got 96\); try 64 or 128"):
         two_stage.render(request(width=96))
 
 
@@ -101,3 +101,90 @@ def test_an_older_test_model_is_rebuilt(tmp_path):
     (old / "stale.txt").write_text("from an older version")
     assert make_test_model(old) == old.resolve()
     assert is_complete(old) and not (old / "stale.txt").exists() and (old / UPSAMPLER_DIR).is_dir()
+
+
+def active_adapters_per_call(engine: LTX2Engine, req: RenderRequest) -> tuple[list[tuple[float, tuple]], dict]:
+    """[(target sigma, active adapters)] at every transformer call, and the result info."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    calls = []
+    layer = next(m for m in engine.pipe.transformer.modules() if isinstance(m, BaseTunerLayer))
+
+    def record(module, args, kwargs):
+        active = () if layer.disable_adapters else tuple(sorted(layer.active_adapters))
+        calls.append((round(float(kwargs["timestep"][0, 0]) / 1000.0, 6), active))
+
+    hook = engine.pipe.transformer.register_forward_pre_hook(record, with_kwargs=True)
+    try:
+        info = engine.render(req).info
+    finally:
+        hook.remove()
+    return calls, info
+
+
+def test_two_stages_by_default_with_the_upsampler_beside_the_model_and_one_on_request(tiny_model, canvas):
+    engine = LTX2Engine(str(tiny_model))  # upsampler="auto": <model>/latent_upsampler
+    engine.load()
+    caps = engine.capabilities()
+    assert (caps.default_stages, caps.two_stage, caps.size_multiple, caps.single_stage_reason) == (2, True, 64, "")
+    assert caps.size_multiple_for(1) == 32 and caps.reference_size(128, 128, 1, stages=1) == (128, 128)
+    two = engine.render(request())
+    assert (two.info["stages"], two.info["two_stage"]["stage1_size"]) == (2, [64, 64])
+    one = engine.render(request(width=96, height=64, stages=1, controls=[ControlInput(
+        frames=canvas(height=64, width=96), lora="control")]))  # a one-stage size: fast preview
+    assert (one.info["stages"], "two_stage" in one.info, one.video.shape) == (1, False, (9, 64, 96, 3))
+    assert one.info["references"][0]["latent_grid"] == [2, 2, 3]  # the canvas at full size: no halving
+
+
+def test_camera_preset_loras_run_in_both_stages_control_loras_in_stage_1_only(two_stage, canvas):
+    from .test_fidelity import dolly_track
+
+    req = request(num_inference_steps=2, controls=[ControlInput(frames=canvas(height=64, width=64), lora="control")],
+                  camera=CameraRequest(mode="preset", preset_lora="camera_dolly_in", weight=0.7,
+                                       frames=dolly_track(9, 128, 128)))
+    calls, info = active_adapters_per_call(two_stage, req)
+    stage1, stage2 = calls[:2], calls[2:]
+    assert [a for _, a in stage1] == [("camera_dolly_in", "control")] * 2
+    assert [s for s, _ in stage2] == [0.909375, 0.725, 0.421875]
+    assert [a for _, a in stage2] == [("camera_dolly_in",)] * 3
+    assert info["two_stage"]["stage2_loras"] == [{"name": "camera_dolly_in", "weight": 0.7}]
+
+
+def test_stages_are_checked_against_what_the_server_has(engine, tiny_dev_model):
+    with pytest.raises(InvalidRequest, match=r"stages must be 1 \(one stage at full size, fast preview\) or 2"):
+        engine.check_request(request(stages=3))
+    with pytest.raises(InvalidRequest, match="stages 2 is not available on this server: no latent upsampler"):
+        engine.check_request(request(stages=2))
+    dev = LTX2Engine(str(tiny_dev_model), distilled_lora=None)  # upsampler beside it, no distilled LoRA
+    dev.load()
+    caps = dev.capabilities()
+    assert caps.default_stages == 1 and "Lightricks' distilled LoRA" in caps.single_stage_reason
+    with pytest.raises(InvalidRequest, match="--distilled-lora PATH"):
+        dev.check_request(request(stages=2))
+
+
+def test_a_dev_model_refines_stage_2_with_the_distilled_lora_and_no_guidance(tiny_dev_model):
+    dev = LTX2Engine(str(tiny_dev_model))  # finds latent_upsampler/ and tiny-distilled-lora.safetensors
+    dev.load()
+    assert dev.capabilities().default_stages == 2
+    calls, info = active_adapters_per_call(dev, request(num_inference_steps=1))
+    assert [a for _, a in calls] == [()] * 4 + [("stage2-distilled-lora",)] * 3  # 4 guided passes, then 3 steps
+    assert info["two_stage"]["stage2_loras"] == [{"name": "stage2-distilled-lora", "weight": 1.0}]
+
+
+def test_a_lora_reading_every_sth_frame_needs_frames_8sk_plus_1(tiny_model, tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(tiny_model / "loras" / "control.safetensors"), framework="pt") as f:
+        save_file({k: f.get_tensor(k) for k in f.keys()}, str(tmp_path / "c4.safetensors"),
+                  metadata={**f.metadata(), "reference_temporal_scale_factor": "4"})
+    engine = LTX2Engine(str(tiny_model), loras={"c4": str(tmp_path / "c4.safetensors")}, upsampler=None)
+    engine.load()
+    assert engine.capabilities().lora("c4").reference_temporal_scale_factor == 4
+    control = ControlInput(lora="c4", width=64, height=64, num_frames=17)
+    with pytest.raises(InvalidRequest, match=r"LoRA 'c4' reads every 4th canvas frame \(reference_temporal_scale_"
+                                             r"factor 4\), so frames must be 32k\+1 \(got 17\); try 33"):
+        engine.check_request(request(width=64, height=64, num_frames=17, controls=[control]))
+    control.num_frames = 33
+    engine.check_request(request(width=64, height=64, num_frames=33, controls=[control]))

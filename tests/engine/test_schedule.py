@@ -43,20 +43,28 @@ def test_distilled_schedule_reaches_the_transformer_unshifted(engine):
     seen, info = seen_sigmas(engine, request(num_inference_steps=8))
     assert seen == DISTILLED_SIGMAS
     assert info["sigmas"] == DISTILLED_SIGMAS + [0.0] and info["sigma_shift"].startswith("none")
-    # Not vacuous: the model's own (dynamic-shifting) scheduler would have moved 0.725 to ~0.807.
-    shifted = FlowMatchEulerDiscreteScheduler.from_config(engine.pipe.scheduler.config)
+    # Not vacuous: a dynamic-shifting scheduler (a dev checkpoint's) would have moved 0.725 to ~0.826.
+    shifted = FlowMatchEulerDiscreteScheduler.from_config(engine.pipe.scheduler.config, use_dynamic_shifting=True)
     shifted.set_timesteps(sigmas=DISTILLED_SIGMAS, mu=shift_mu(info["target_tokens"], shifted.config))
-    assert float(shifted.sigmas[6]) == pytest.approx(0.807, abs=2e-3)
+    assert float(shifted.sigmas[6]) == pytest.approx(0.826, abs=2e-3)
 
 
-def test_linear_schedule_keeps_diffusers_resolution_shift(engine):
+def test_other_step_counts_on_distilled_use_the_checkpoints_linear_schedule(engine):
+    # No published schedule for 3 steps: diffusers' linear 1 -> 1/3 under the checkpoint's own scheduler
+    # config, which for a distilled checkpoint (use_dynamic_shifting false) does not shift.
     seen, info = seen_sigmas(engine, request(num_inference_steps=3))
-    mu = shift_mu(info["target_tokens"], engine.pipe.scheduler.config)  # 8 target tokens
+    assert seen == pytest.approx([1.0, 2 / 3, 1 / 3], abs=1e-6)
+    assert info["sigmas"] == pytest.approx([1.0, 2 / 3, 1 / 3, 0.0], abs=1e-6)
+    assert info["sigma_shift"].startswith("none")
+
+
+def test_linear_schedule_keeps_diffusers_resolution_shift_where_the_config_asks():
+    base = FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True)
+    mu = shift_mu(8, base.config)  # 8 target tokens
     expected = [math.exp(mu) / (math.exp(mu) + (1 / s - 1)) for s in np.linspace(1.0, 1 / 3, 3)]
-    assert seen == pytest.approx(expected, abs=1e-6)
-    assert seen == pytest.approx([1.0, 0.759724, 0.441488], abs=1e-6)
-    assert info["sigmas"] == pytest.approx(expected + [0.0], abs=1e-6)
-    assert info["sigma_shift"].startswith("resolution-dependent")
+    scheduler = make_scheduler(base, [float(s) for s in np.linspace(1.0, 1 / 3, 3)], True, 8, "cpu")
+    assert scheduler.sigmas[:-1].tolist() == pytest.approx(expected, abs=1e-6)
+    assert expected == pytest.approx([1.0, 0.759724, 0.441488], abs=1e-6)
 
 
 @pytest.mark.parametrize("terminal, shifted_last", [(None, 0.9219), (0.1, 0.1)])

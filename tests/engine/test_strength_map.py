@@ -8,6 +8,7 @@ import pytest
 from render_backend.engine.strength import (
     area_average,
     latent_frame_count,
+    needs_strength_map,
     pixel_frames_of,
     reference_token_strength,
     validate_strength,
@@ -54,20 +55,43 @@ def test_half_covered_token_mixes_strength_and_background():
     np.testing.assert_allclose(tokens[1], expected, atol=1e-6)
 
 
-def test_masks_without_background_change_nothing():
+def test_masks_without_background_leave_nothing_outside():
+    # Lightricks' IC-LoRA mask: strength x coverage, 0 outside the mask (the old default was "strength").
     mask = np.zeros((64, 64), bool)
     mask[:10, :10] = True
-    tokens = reference_token_strength(9, 2, 2, 2, strength=0.7, masks=[mask] * 9)
-    np.testing.assert_allclose(tokens, 0.7, atol=1e-7)
+    tokens = reference_token_strength(9, 2, 2, 2, strength=0.7, masks=[mask] * 9).reshape(2, 2, 2)
+    np.testing.assert_allclose(tokens[:, 0, 0], 0.7 * 100 / 1024, atol=1e-7)
+    assert (tokens[:, 0, 1] == 0).all() and (tokens[:, 1] == 0).all()
 
 
-def test_mask_union_over_a_latent_frames_pixel_frames():
+def test_masks_average_over_a_latent_frames_pixel_frames():
+    # ltx-pipelines averages the 8 frames' masks (it used to be their union: 1, 1 here).
     masks = [np.zeros((32, 64), bool) for _ in range(17)]
     masks[1][:, :32] = True  # target in the left token during frame 1 only
     masks[8][:, 32:] = True  # and in the right token during frame 8
-    tokens = reference_token_strength(17, 3, 1, 2, strength=1.0, masks=masks,
-                                      background_strength=0.0).reshape(3, 2)
-    np.testing.assert_allclose(tokens, [[0, 0], [1, 1], [0, 0]], atol=0)
+    tokens = reference_token_strength(17, 3, 1, 2, strength=1.0, masks=masks).reshape(3, 2)
+    np.testing.assert_allclose(tokens, [[0, 0], [1 / 8, 1 / 8], [0, 0]], atol=1e-7)
+
+
+def test_curve_weights_each_frames_mask_before_averaging():
+    masks = [np.ones((32, 32), bool)] + [np.zeros((32, 32), bool)] * 4 + [np.ones((32, 32), bool)] * 4
+    curve = [1.0] + [1.0] * 4 + [0.5] * 4
+    tokens = reference_token_strength(9, 2, 1, 1, strength=0.8, frame_strength=curve, masks=masks)
+    np.testing.assert_allclose(tokens, [0.8, 0.8 * (4 * 0.5) / 8], atol=1e-7)
+
+
+def test_temporal_scale_groups_every_sth_frame():
+    # A LoRA reading every 2nd frame: 17 frames -> latent frames {0}, {1..16}.
+    assert latent_frame_count(17, 2) == 2 and list(pixel_frames_of(1, 2)) == list(range(1, 17))
+    curve = [1.0] + [0.0] * 8 + [1.0] * 8
+    np.testing.assert_allclose(reference_token_strength(17, 2, 1, 1, frame_strength=curve, temporal_scale=2),
+                               [1.0, 0.5], atol=1e-7)
+
+
+def test_a_strength_map_exists_exactly_when_ltx_pipelines_would_build_one():
+    assert not needs_strength_map(1.0)
+    assert needs_strength_map(0.99) and needs_strength_map(1.0, frame_strength=[1.0] * 9)
+    assert needs_strength_map(1.0, masks=[np.ones((2, 2), bool)] * 9)
 
 
 def test_temporal_and_regional_multiply():
@@ -87,10 +111,18 @@ def test_row_major_token_order():
 
 
 def test_area_average_handles_sizes_that_do_not_divide():
+    # As torch's interpolate(mode="area") (adaptive pooling), which ltx-pipelines uses: 3 pixels into 2
+    # cells gives the overlapping windows [0, 2) and [1, 3) (exact box integration gave 1 / 2.25).
     mask = np.zeros((3, 3), bool)
     mask[0, 0] = True
-    cover = area_average(mask, 2, 2)  # cells are 1.5 x 1.5 pixels
-    np.testing.assert_allclose(cover, [[1 / 2.25, 0], [0, 0]], atol=1e-12)
+    cover = area_average(mask, 2, 2)
+    np.testing.assert_allclose(cover, [[1 / 4, 0], [0, 0]], atol=1e-12)
+    rng = np.random.default_rng(0)
+    odd = rng.random((37, 23)) > 0.5
+    import torch
+
+    pooled = torch.nn.functional.interpolate(torch.from_numpy(odd).double()[None, None], size=(5, 4), mode="area")
+    np.testing.assert_allclose(area_average(odd, 5, 4), pooled[0, 0].numpy(), atol=1e-12)
     np.testing.assert_allclose(area_average(np.ones((5, 7), bool), 2, 3), 1.0, atol=1e-12)
 
 

@@ -59,3 +59,13 @@ def test_unfinished_folder_is_not_complete_and_is_not_overwritten(tmp_path):
         make_test_model(half)
     (half / COMPLETE_MARKER).write_text("some-other-version\n")
     assert not is_complete(half)
+
+
+def test_asking_for_the_other_variant_rebuilds_it_with_the_other_marker(tmp_path):
+    model = make_test_model(tmp_path / "m", variant="distilled")
+    assert is_complete(model, "distilled") and not is_complete(model, "dev")
+    assert make_test_model(model, variant="dev") == model
+    config = json.loads((model / "scheduler" / "scheduler_config.json").read_text())
+    assert is_complete(model, "dev") and (config["use_dynamic_shifting"], config["shift_terminal"]) == (True, 0.1)
+    with pytest.raises(ValueError, match="variant must be one of distilled, dev"):
+        make_test_model(tmp_path / "x", variant="turbo")

@@ -29,7 +29,9 @@ def tiny_model(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def engine(tiny_model) -> LTX2Engine:
-    e = LTX2Engine(str(tiny_model))
+    # One stage (no upsampler): the shots here use one-stage sizes (x32). The default, two stages with
+    # the upsampler beside the model, is pinned in test_service.py::test_stages_*.
+    e = LTX2Engine(str(tiny_model), upsampler=None)
     e.load()
     return e
 

@@ -14,7 +14,10 @@ from render_backend.cli import main
     (["--lora", "control=/nonexistent.safetensors"], "does not exist"),
     (["--tls-cert", "cert.pem"], "TLS needs both --tls-cert and --tls-key"),
     (["--token-file", "/nonexistent-token"], "does not exist; write the token into it"),
-], ids=["port", "heartbeat", "lora-format", "lora-missing", "tls-half", "token-missing"])
+    (["--upsampler", "/nonexistent-upsampler"], "no config.json there; pass a diffusers LTX2LatentUpsamplerModel"),
+    (["--distilled-lora", "/nonexistent.safetensors"], "--distilled-lora /nonexistent.safetensors: file not found"),
+], ids=["port", "heartbeat", "lora-format", "lora-missing", "tls-half", "token-missing", "upsampler-missing",
+        "distilled-lora-missing"])
 def test_bad_serve_flags_are_refused_with_the_fix(tiny_model, tmp_path, argv, words):
     with pytest.raises(SystemExit) as exc:
         main(["serve", "--model", str(tiny_model), "--data-dir", str(tmp_path), *argv])
@@ -25,3 +28,19 @@ def test_a_missing_model_folder_names_the_ways_to_get_one(tmp_path):
     with pytest.raises(SystemExit) as exc:
         main(["serve", "--model", str(tmp_path / "nope"), "--data-dir", str(tmp_path)])
     assert "folder not found" in str(exc.value) and "make-test-model" in str(exc.value)
+
+
+def test_an_unknown_variant_is_refused_naming_both(tiny_model, capsys):
+    with pytest.raises(SystemExit):
+        main(["serve", "--model", str(tiny_model), "--variant", "turbo"])
+    assert "--variant: invalid choice: 'turbo' (choose from 'distilled', 'dev')" in capsys.readouterr().err
+
+
+def test_engine_flags_reach_the_engine(tiny_model):
+    from render_backend.cli import _engine, build_parser
+
+    args = build_parser().parse_args(["serve", "--model", str(tiny_model), "--variant", "dev", "--upsampler", "none"])
+    engine = _engine(args)
+    assert (engine.variant_override, engine.upsampler) == ("dev", None)
+    default = _engine(build_parser().parse_args(["serve", "--model", str(tiny_model)]))
+    assert (default.variant_override, default.upsampler) == (None, str(tiny_model / "latent_upsampler"))

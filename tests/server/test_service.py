@@ -13,6 +13,7 @@ import pytest
 from render_backend import media
 from render_backend.client import RenderClient
 from render_backend.demo import synthetic_shot
+from render_backend.engine.ltx2.engine import LTX2Engine
 from render_backend.engine.request import OutOfMemory
 from render_backend.proto import render_pb2 as pb
 
@@ -105,6 +106,42 @@ def test_unset_control_strength_means_full_strength_and_explicit_zero_is_kept(se
         control = _sidecar(client, job.job_id, tmp_path)["engine"]["controls"][0]
         got[name] = (control["strength"], control["token_strength_max"])
     assert got == {"unset": (1.0, 1.0), "zero": (0.0, 0.0)}
+
+
+def test_capabilities_say_the_variant_how_it_was_decided_and_the_default_stages(served):
+    caps = served[1].capabilities()
+    assert (caps.model_variant, caps.default_stages, caps.two_stage) == ("distilled", 1, False)
+    assert caps.variant_source == "scheduler/scheduler_config.json: use_dynamic_shifting=false, shift_terminal=null"
+    assert caps.guidance.startswith("distilled: no guidance")
+    m, controls, masks = synthetic_shot(9, 64, 64, steps=1)
+    m.stages = 2
+    with pytest.raises(grpc.RpcError) as err:
+        served[1].submit(m, controls, masks)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "stages 2 is not available on this server: no latent upsampler" in err.value.details()
+
+
+def test_stages_on_the_wire_default_to_two_with_an_upsampler_and_one_is_a_fast_preview(tiny_model, tmp_path):
+    two_stage = LTX2Engine(str(tiny_model))  # finds <model>/latent_upsampler
+    two_stage.load()
+    with running_server(two_stage, tmp_path / "data") as (_, client):
+        caps = client.capabilities()
+        assert (caps.default_stages, caps.two_stage, caps.size_multiple) == (2, True, 64)
+        done = {}
+        for stages in (0, 1):  # 0 = the server's default
+            m, controls, masks = synthetic_shot(9, 128, 128, steps=1)
+            m.stages = stages
+            job = client.submit(m, controls, masks)
+            assert client.wait(job.job_id, timeout=60).state == pb.JOB_STATE_DONE
+            sidecar = _sidecar(client, job.job_id, tmp_path)
+            assert (sidecar["model"]["model_variant"], sidecar["model"]["default_stages"]) == ("distilled", 2)
+            assert sidecar["model"]["variant_source"] == caps.variant_source == sidecar["engine"]["variant_source"]
+            done[stages] = sidecar["engine"]
+        assert (done[0]["stages"], done[0]["two_stage"]["stage1_size"]) == (2, [64, 64])
+        assert (done[1]["stages"], "two_stage" in done[1], done[1]["target_tokens"]) == (1, False, 2 * 4 * 4)
+        m, controls, masks = synthetic_shot(9, 96, 64, steps=1)  # a one-stage size
+        m.stages = 1
+        assert client.wait(client.submit(m, controls, masks).job_id, timeout=60).state == pb.JOB_STATE_DONE
 
 
 def test_second_client_reattaches_to_a_running_job_and_after_it_ends(served):

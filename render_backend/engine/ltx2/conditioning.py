@@ -1,7 +1,7 @@
 """From a checked RenderRequest to what one generation uses: active LoRA adapters and reference canvases.
 
-Each control canvas -> a reference at its LoRA's factor (or the request's override) with a
-per-token strength map. Camera, by mode:
+Each control canvas -> a reference at its LoRA's factor (or the request's override) and temporal
+scale, with a per-token strength map when it has one (strength.needs_strength_map). Camera, by mode:
 - "auto": classify the track; apply the installed preset LoRA for that move (if any);
 - "preset": the named preset LoRA;
 - "trajectory": a trajectory canvas at the trajectory LoRA's factor (or the request's override)
@@ -25,6 +25,10 @@ from .references import ReferenceCanvas, latent_grid, reference_size
 @dataclass
 class Conditioning:
     adapters: list[tuple[str, float]] = field(default_factory=list)  # (LoRA name, weight), in order
+    # Stage 2 of two-stage mode: the plain (prompt) LoRAs only. Lightricks' IC-LoRA pipeline drops
+    # the IC-LoRA after stage 1; its distilled and two-stage pipelines apply plain LoRAs (camera
+    # presets, styles) in both stages.
+    stage2_adapters: list[tuple[str, float]] = field(default_factory=list)
     references: list[ReferenceCanvas] = field(default_factory=list)
     controls: list[dict] = field(default_factory=list)  # what RenderResult.info["controls"] reports
     camera: dict = field(default_factory=dict)  # what RenderResult.info["camera"] reports
@@ -41,12 +45,13 @@ def plan_conditioning(req: RenderRequest, registry: dict[str, LoraInfo], width: 
     _plan_camera(req, registry, plan, size)
     for name, weight in req.extra_loras:
         plan.adapters.append((name, float(weight)))
+    plan.stage2_adapters = [(n, w) for n, w in plan.adapters if not registry[n].reads_canvas]
     return plan
 
 
 def _plan_control(req: RenderRequest, index: int, control: ControlInput, registry: dict[str, LoraInfo],
                   plan: Conditioning, size: tuple[int, int]) -> None:
-    from ..strength import reference_token_strength
+    from ..strength import needs_strength_map, reference_token_strength
 
     if control.frames is None:
         raise InvalidRequest(f"controls[{index}] ({control.kind}): the canvas frames never arrived; send the shot again")
@@ -54,21 +59,26 @@ def _plan_control(req: RenderRequest, index: int, control: ControlInput, registr
     plan.adapters.append((info.name, float(control.lora_weight)))
     from_request = control.reference_downscale_factor is not None
     factor = control.reference_downscale_factor if from_request else (info.reference_downscale_factor or 1)
+    scale = info.reference_temporal_scale_factor
     reference_size(size[0], size[1], factor)
-    lf, lh, lw = latent_grid(req.num_frames, size[0], size[1], factor)
+    lf, lh, lw = latent_grid(req.num_frames, size[0], size[1], factor, scale)
+    has_map = needs_strength_map(control.strength, control.frame_strength, control.masks)
     strength = reference_token_strength(req.num_frames, lf, lh, lw, control.strength, control.frame_strength,
-                                        control.masks, control.background_strength)
-    plan.references.append(ReferenceCanvas(f"control:{control.kind}", control.frames, factor, strength))
+                                        control.masks, control.background_strength, scale)
+    plan.references.append(ReferenceCanvas(f"control:{control.kind}", control.frames, factor, strength, has_map,
+                                           scale))
     plan.controls.append({
         "kind": control.kind,
         "lora": info.name,
         "lora_weight": float(control.lora_weight),
         "reference_downscale_factor": factor,
         "factor_source": "request" if from_request else "lora metadata",
+        "reference_temporal_scale_factor": scale,
         "strength": float(control.strength),
         "frame_strength": control.frame_strength is not None,
         "regional": control.masks is not None,
-        "background_strength": control.background_strength,
+        "background_strength": control.background_strength,  # None: nothing outside the mask (Lightricks)
+        "strength_map": has_map,
         "token_strength_min": float(np.min(strength)),
         "token_strength_max": float(np.max(strength)),
     })
@@ -127,6 +137,8 @@ def _plan_trajectory(req: RenderRequest, registry: dict[str, LoraInfo], plan: Co
         canvas = trajectory_canvas(cam.frames, ref_w, ref_h, output_width=req.width, output_height=req.height)
     except ValueError as e:
         raise InvalidRequest(f"camera track: {e}") from None
-    plan.references.append(ReferenceCanvas("camera_trajectory", canvas, factor, 1.0))
+    scale = info.reference_temporal_scale_factor
+    plan.references.append(ReferenceCanvas("camera_trajectory", canvas, factor, 1.0, False, scale))
     plan.camera.update(lora=info.name, reference_downscale_factor=factor, canvas_size=[ref_w, ref_h],
+                       reference_temporal_scale_factor=scale,
                        factor_source="request" if from_request else "lora metadata", canvas_spec=CANVAS_VERSION)

@@ -1,8 +1,9 @@
 """The LTX-2 engine: one generation from a RenderRequest to video frames + audio.
 
 Built from the components of diffusers' `LTX2InContextPipeline` (text encoder, connectors,
-transformer, VAEs, vocoder, scheduler) with our own denoising loop, so that each reference
-canvas has its own downscale factor and its strength is a log(m) attention bias (AVControl).
+transformer, VAEs, vocoder, scheduler) with our own denoising loop, so that each reference canvas
+has its own downscale factor and its strength is ltx-core's log(m) attention bias. What it does
+follows Lightricks' own pipelines (ltx-pipelines), pinned by tests/engine/test_parity_ltx_core.py.
 Read `LTX2Engine._generate` then `LTX2Engine._denoise` to follow one generation.
 
 Token sequence of the video stream, per step:
@@ -10,27 +11,28 @@ Token sequence of the video stream, per step:
 Reference tokens are never updated by the scheduler (re-pinned to their clean values every step)
 and are dropped before decoding.
 
-Two-stage mode (an `upsampler` is configured): stage 1 at half size with LoRAs and references,
-latent 2x upsampler, stage 2 = a short refine at full size from sigma 0.909 without LoRAs.
+Stages (a request's `stages`, default 2 when a latent upsampler is available): stage 1 at half
+size with every LoRA and the references, latent 2x upsampler, stage 2 = a short refine at full
+size from sigma 0.909 with the plain LoRAs only (camera presets, styles: Lightricks' IC-LoRA
+pipeline drops the IC-LoRA there; its other pipelines keep plain LoRAs in both stages), no
+guidance, plus Lightricks' distilled LoRA for a dev model. stages=1: one stage at full size.
 """
 
 from __future__ import annotations
 
 import gc
 import time
-import warnings
 from pathlib import Path
 
 import torch
 
 from ..checks import check_request
 from ..contract import EngineCapabilities
-from ..loras import LoraInfo, check_lora_shapes, find_loras, inspect_lora
+from ..loras import LoraInfo, find_loras
 from ..request import (
     CancelFn,
     Cancelled,
     EngineError,
-    LoraMismatch,
     NotLoaded,
     OutOfMemory,
     PlanFn,
@@ -38,8 +40,10 @@ from ..request import (
     RenderRequest,
     RenderResult,
 )
-from .attention import build_audio_over_video_bias, build_video_self_bias, install_reference_bias
+from .adapters import activate, load_adapters
+from .attention import build_video_self_bias, install_reference_bias
 from .conditioning import plan_conditioning
+from .guidance import GuidancePlan, default_guidance, default_steps
 from .latents import decode_video_audio, upsample_tokens
 from .references import encode_reference
 from .schedules import (
@@ -53,6 +57,8 @@ from .schedules import (
     resolve_dtype,
     sigma_schedule,
 )
+from .stages import DISTILLED_LORA_ADAPTER, find_beside, stage_2_unavailable
+from .variant import resolve_variant
 
 MIN_FRAMES = FRAME_STEP + 1  # 9: the shortest clip a shot may be
 
@@ -63,12 +69,16 @@ class LTX2Engine:
     model: local folder (diffusers layout) or hub id. loras: name -> .safetensors path; None =
     every file in `<model>/loras/` when the model is a local folder. dtype: "auto" (bf16 on CUDA,
     fp32 on CPU), "bf16", "fp16" or "fp32". upsampler: folder of an LTX-2 latent upsampler
-    (diffusers layout): enables two-stage mode.
+    (diffusers layout) for two-stage mode; "auto" = `<model>/latent_upsampler` when there is one,
+    None = one stage only. variant: "distilled" or "dev"; None = read from the checkpoint
+    (ltx2/variant.py). distilled_lora: Lightricks' distilled LoRA file, stage 2 of a dev model;
+    "auto" = the one `*distilled*lora*.safetensors` file in the model folder, if any.
     """
 
     def __init__(self, model: str, device: str | None = None, dtype: str = "auto",
                  loras: dict[str, str] | None = None, cpu_offload: bool = False, vae_tiling: bool = False,
-                 upsampler: str | None = None, lora_canvases: dict[str, str] | None = None) -> None:
+                 upsampler: str | None = "auto", variant: str | None = None,
+                 distilled_lora: str | None = "auto", lora_canvases: dict[str, str] | None = None) -> None:
         self.model = str(model)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.dtype = resolve_dtype(dtype, self.device)
@@ -76,49 +86,38 @@ class LTX2Engine:
         self.lora_canvases = dict(lora_canvases or {})  # --lora-canvas: what a LoRA reads when its file does not say
         self.cpu_offload = cpu_offload
         self.vae_tiling = vae_tiling
-        self.upsampler = str(upsampler) if upsampler else None
+        self.upsampler = find_beside(self.model, upsampler, "upsampler")
+        self.distilled_lora = find_beside(self.model, distilled_lora, "distilled_lora")
+        self.variant_override = variant
+        self.variant, self.variant_source = "", ""
+        self.guidance = GuidancePlan()
         self.pipe = None
         self.latent_upsampler = None
         self.loras: dict[str, LoraInfo] = {}
         self._bias = None
         self.loaded = False
-        # Final target latents of the last render, (1, N, C) float32 on CPU: for tests and benchmarks
-        # that compare generations more finely than 8-bit video.
+        # Final target and audio latents of the last render, (1, N, C) float32 on CPU: for tests and
+        # benchmarks that compare generations more finely than 8-bit video.
         self.last_latents: torch.Tensor | None = None
+        self.last_audio_latents: torch.Tensor | None = None
 
     # ------------------------------------------------------------------ loading
     def load(self) -> None:
-        """Load weights and every registered LoRA (slow). Raises LoraMismatch for a LoRA that does not fit."""
+        """Load weights and every registered LoRA (slow). Raises LoraMismatch for a LoRA that does not fit,
+        ModelVariantUnknown when the checkpoint does not say distilled or dev and no variant was given."""
         from diffusers import LTX2InContextPipeline
 
         t0 = time.perf_counter()
         pipe = LTX2InContextPipeline.from_pretrained(self.model, dtype=self.dtype)
         pipe.set_progress_bar_config(disable=True)
-        unknown = sorted(set(self.lora_canvases) - set(self.lora_paths))
-        if unknown:
-            raise LoraMismatch(f"--lora-canvas names LoRA(s) {', '.join(unknown)} that are not installed; installed: "
-                               f"{', '.join(sorted(self.lora_paths)) or 'none'}")
-        registry = {name: inspect_lora(name, path, self.lora_canvases.get(name))
-                    for name, path in sorted(self.lora_paths.items())}
-        for info in registry.values():
-            check_lora_shapes(info, pipe.transformer, self.model)
-            try:
-                with warnings.catch_warnings():
-                    # peft warns on every adapter after the first; several adapters is the point here.
-                    warnings.filterwarnings("ignore", message="Already found a `peft_config`")
-                    pipe.load_lora_weights(info.path, adapter_name=info.name)
-            except (ValueError, KeyError, RuntimeError) as e:
-                raise LoraMismatch(f"LoRA {info.name!r} ({info.path}) could not be loaded into {self.model}: "
-                                   f"{e}") from None
-        if registry:
-            pipe.disable_lora()
+        self.variant, self.variant_source = resolve_variant(self.model, pipe.scheduler.config, self.variant_override)
+        self.guidance = default_guidance(self.variant, pipe.transformer.config)
+        registry = load_adapters(pipe, self.lora_paths, self.model,
+                                 self.distilled_lora if self.variant == "dev" else None, self.lora_canvases)
         self._bias = install_reference_bias(pipe.transformer)
         if self.upsampler:
             from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
 
-            if not (Path(self.upsampler) / "config.json").is_file() and Path(self.upsampler).exists():
-                raise ValueError(f"--upsampler {self.upsampler}: no config.json; pass a diffusers "
-                                 "LTX2LatentUpsamplerModel folder")
             self.latent_upsampler = LTX2LatentUpsamplerModel.from_pretrained(self.upsampler, dtype=self.dtype)
             # With --cpu-offload it waits on the CPU like the other components (moved in for its one call).
             offload = self.cpu_offload and self.device.type == "cuda"
@@ -134,29 +133,32 @@ class LTX2Engine:
         self.loaded = True
 
     # ------------------------------------------------------------------ capabilities
-    @property
-    def variant(self) -> str:
-        if (Path(self.model) / "COMPLETE").is_file():
-            return "tiny-test"
-        return "distilled" if "distill" in self.model.lower() else "dev"
-
     def default_steps(self) -> int:
-        return 30 if self.variant == "dev" else 8
+        return default_steps(self.variant, self.pipe.transformer.config) if self.pipe is not None else 8
 
     def default_guidance_scale(self) -> float:
-        return 3.0 if self.variant == "dev" else 1.0
+        return self.guidance.video.cfg
+
+    def default_stages(self) -> int:
+        return 1 if self._single_stage_reason() else 2
+
+    def _single_stage_reason(self) -> str:
+        return stage_2_unavailable(self.upsampler, self.variant, self.distilled_lora)
 
     def capabilities(self) -> EngineCapabilities:
         free = torch.cuda.mem_get_info(self.device)[0] if self.device.type == "cuda" else 0
         rate = int(self.pipe.vocoder.config.output_sampling_rate) if self.pipe is not None else 0
+        stages = self.default_stages()
         return EngineCapabilities(
             engine="ltx2", model_id=self.model, model_variant=self.variant, device=str(self.device),
             dtype=str(self.dtype).replace("torch.", ""), frame_step=FRAME_STEP, min_frames=MIN_FRAMES,
-            max_frames=MAX_FRAMES, size_multiple=TWO_STAGE_SIZE_MULTIPLE if self.upsampler else SIZE_MULTIPLE,
+            max_frames=MAX_FRAMES, size_multiple=TWO_STAGE_SIZE_MULTIPLE if stages == 2 else SIZE_MULTIPLE,
             max_width=MAX_SIDE, max_height=MAX_SIDE, default_steps=self.default_steps(),
             default_guidance_scale=self.default_guidance_scale(), default_fps=24.0, audio_sample_rate=rate,
-            two_stage=bool(self.upsampler), gpu_memory_free_bytes=int(free), latent_cell=SIZE_MULTIPLE,
-            loras=tuple(info.capability() for info in self.loras.values()))
+            two_stage=stages == 2, gpu_memory_free_bytes=int(free), latent_cell=SIZE_MULTIPLE,
+            loras=tuple(info.capability() for info in self.loras.values()), variant_source=self.variant_source,
+            default_stages=stages, single_stage_reason=self._single_stage_reason(),
+            guidance=self.guidance.describe(self.variant))
 
     def check_request(self, req: RenderRequest) -> list[str]:
         """engine/checks.py against this engine's capabilities (before any pixel or GPU work)."""
@@ -196,8 +198,8 @@ class LTX2Engine:
     def _release(self) -> None:
         """Drop what a failed generation left behind, then hand cached GPU blocks back."""
         if self._bias is not None:
-            self._bias.clear()  # (N, N) attention biases: the largest tensors we keep between calls
-        self.last_latents = None
+            self._bias.clear()  # the (N, N) attention bias: the largest tensor we keep between calls
+        self.last_latents = self.last_audio_latents = None
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
@@ -209,16 +211,16 @@ class LTX2Engine:
         timings: dict[str, float] = {}
         t_start = time.perf_counter()
         steps = req.num_inference_steps or self.default_steps()
-        guidance = self.default_guidance_scale() if req.guidance_scale is None else float(req.guidance_scale)
-        two_stage = self.latent_upsampler is not None
+        guidance = self.guidance if req.guidance_scale is None else self.guidance.with_cfg(float(req.guidance_scale))
+        two_stage = (req.stages or self.default_stages()) == 2
         width, height = (req.width // 2, req.height // 2) if two_stage else (req.width, req.height)
         plan = plan_conditioning(req, self.loras, width, height)
         on_plan({"controls": plan.controls, "camera": plan.camera})
         total_steps = steps + (len(STAGE_2_SIGMAS) if two_stage else 0)
 
-        # 1. Text: Gemma hidden states -> connectors -> video and audio prompt embeddings.
+        # 1. Text: Gemma hidden states -> connectors -> video and audio prompt embeddings (+ negative).
         progress("text encoding", 0, 1)
-        text = self._encode_text(req, guidance > 1.0, device)
+        text, negative = self._encode_text(req, guidance.uncond, device)
         timings["text_s"] = time.perf_counter() - t_start
         progress("text encoding", 1, 1)
 
@@ -239,16 +241,17 @@ class LTX2Engine:
         refs = [encode_reference(pipe, r, width, height, req.fps, device, torch.float32) for r in plan.references]
         timings["reference_encode_s"] = time.perf_counter() - t0
 
-        # 4. Denoise with this request's LoRAs and references.
-        self._activate_adapters(plan.adapters)
+        # 4. Denoise with this request's LoRAs, references and guidance.
+        activate(self.pipe, plan.adapters)
         sigmas, shift = sigma_schedule(steps, self.variant)
         t0 = time.perf_counter()
         latents, audio_latents, sigmas = self._denoise(
-            latents, audio_latents, (lf, lh, lw), refs, text, (sigmas, shift), guidance, req.fps,
+            latents, audio_latents, (lf, lh, lw), refs, (text, negative), guidance, (sigmas, shift), req.fps,
             progress, should_cancel, step_offset=0, total_steps=total_steps)
         timings["denoise_s"] = time.perf_counter() - t0
 
-        # 5. Two-stage: upsample the latents 2x, then refine at full size without LoRAs or references.
+        # 5. Two stages: upsample the latents 2x, then refine at full size with the plain LoRAs only.
+        stage2 = None
         if two_stage:
             t0 = time.perf_counter()
             latents, (lh, lw) = self._upsample(latents, (lf, lh, lw), device)
@@ -257,12 +260,14 @@ class LTX2Engine:
             s0 = STAGE_2_SIGMAS[0]
             latents = (1 - s0) * latents + s0 * noise  # back to the stage-2 start noise level
             audio_latents = (1 - s0) * audio_latents + s0 * audio_noise
-            self._activate_adapters([])
+            stage2 = self._stage_2_adapters(plan.stage2_adapters)
+            activate(self.pipe, stage2)
             latents, audio_latents, stage2_sigmas = self._denoise(
-                latents, audio_latents, (lf, lh, lw), [], text, (STAGE_2_SIGMAS, False), guidance, req.fps,
-                progress, should_cancel, step_offset=steps, total_steps=total_steps)
+                latents, audio_latents, (lf, lh, lw), [], (text, None), GuidancePlan(), (STAGE_2_SIGMAS, False),
+                req.fps, progress, should_cancel, step_offset=steps, total_steps=total_steps)
             timings["stage2_s"] = time.perf_counter() - t0
         self.last_latents = latents.detach().float().cpu()
+        self.last_audio_latents = audio_latents.detach().float().cpu()
 
         # 6. Decode the target tokens only (the references were dropped in _denoise).
         if should_cancel():
@@ -274,14 +279,19 @@ class LTX2Engine:
         timings["total_s"] = time.perf_counter() - t_start
         progress("decoding", 1, 1)
 
-        info = self._info(req, plan, refs, steps, guidance, lf * lh * lw, sigmas, shift, timings)
+        info = self._info(req, plan, refs, steps, 2 if two_stage else 1, guidance, lf * lh * lw, sigmas, shift,
+                          timings)
         if two_stage:
             info["two_stage"] = {"stage1_size": [width, height], "stage1_target_tokens": lf * (lh // 2) * (lw // 2),
-                                 "upsampler": self.upsampler,
-                                 "stage2_sigmas": stage2_sigmas, "stage2_loras": []}
+                                 "upsampler": self.upsampler, "stage2_sigmas": stage2_sigmas,
+                                 "stage2_loras": [{"name": n, "weight": w} for n, w in stage2]}
         return RenderResult(video=video, audio=audio if req.audio else None,
                             audio_sample_rate=int(pipe.vocoder.config.output_sampling_rate),
                             fps=float(req.fps), info=info)
+
+    def _stage_2_adapters(self, plain: list[tuple[str, float]]) -> list[tuple[str, float]]:
+        """Stage 2's LoRAs: the plain ones, plus Lightricks' distilled LoRA when the model is dev."""
+        return plain + ([(DISTILLED_LORA_ADAPTER, 1.0)] if self.variant == "dev" else [])
 
     def _upsample(self, latents, grid, device):
         """The 2x latent upsampler, on `device` only for this call when --cpu-offload is on."""
@@ -294,25 +304,22 @@ class LTX2Engine:
             if offload:
                 self.latent_upsampler.to("cpu")
 
-    def _encode_text(self, req: RenderRequest, do_cfg: bool, device) -> tuple:
-        """(video prompt embeds, audio prompt embeds, mask); batch 2 (uncond, cond) with guidance."""
+    def _encode_text(self, req: RenderRequest, negative: bool, device) -> tuple:
+        """((video embeds, audio embeds, mask) of the prompt, the same of the negative prompt or None)."""
         pipe = self.pipe
         embeds, mask, neg_embeds, neg_mask = pipe.encode_prompt(
-            prompt=req.prompt, negative_prompt=req.negative_prompt, do_classifier_free_guidance=do_cfg,
+            prompt=req.prompt, negative_prompt=req.negative_prompt, do_classifier_free_guidance=negative,
             max_sequence_length=min(1024, int(pipe.tokenizer.model_max_length)), device=device)
-        if do_cfg:
-            embeds, mask = torch.cat([neg_embeds, embeds]), torch.cat([neg_mask, mask])  # (2B, L, D)
-        return pipe.connectors(embeds, mask, padding_side=pipe.tokenizer_padding_side)
+        connect = lambda e, m: pipe.connectors(e, m, padding_side=pipe.tokenizer_padding_side)  # noqa: E731
+        return connect(embeds, mask), connect(neg_embeds, neg_mask) if negative else None
 
-    def _denoise(self, latents, audio_latents, grid, refs, text, schedule, guidance, fps, progress,
+    def _denoise(self, latents, audio_latents, grid, refs, texts, guidance: GuidancePlan, schedule, fps, progress,
                  should_cancel, step_offset: int, total_steps: int):
         """The denoising loop over schedule = (sigmas, shift); reference tokens ride along at t=0 and are
         never updated. Returns (latents, audio latents, the sigmas the scheduler stepped through + final 0)."""
         pipe, device = self.pipe, latents.device
         lf, lh, lw = grid
         num_target = latents.shape[1]
-        video_text, audio_text, text_mask = text
-        batch = video_text.shape[0]  # 2 with classifier-free guidance
         ref_tokens = torch.cat([r.tokens for r in refs], dim=1) if refs else latents[:, :0]  # (1, R, C)
         num_ref = ref_tokens.shape[1]
         audio_len = audio_latents.shape[1]
@@ -320,72 +327,75 @@ class LTX2Engine:
         video_coords = pipe.transformer.rope.prepare_video_coords(1, lf, lh, lw, device, fps=fps)
         video_coords = torch.cat([video_coords] + [r.coords for r in refs], dim=2)  # (1, 3, N+R, 2)
         audio_coords = pipe.transformer.audio_rope.prepare_audio_coords(1, audio_len, device)
-        strengths = [r.strength for r in refs]
-        self._bias.video_self = build_video_self_bias(num_target, strengths, self.dtype, device)
-        self._bias.audio_over_video = build_audio_over_video_bias(num_target, strengths, self.dtype, device)
+        self._bias.video_self = build_video_self_bias(num_target, [r.strength for r in refs],
+                                                      [r.has_map for r in refs], self.dtype, device)
 
         # Video and audio step together; the resolution shift (if any) depends on the target size only.
         sigmas, shift = schedule
         scheduler = make_scheduler(pipe.scheduler, sigmas, shift, num_target, device)
         audio_scheduler = make_scheduler(pipe.scheduler, sigmas, shift, num_target, device)
 
-        for i, t in enumerate(scheduler.timesteps):
-            step = step_offset + i + 1
-            if should_cancel():
-                raise Cancelled(f"cancelled before denoising step {step}/{total_steps}")
-            video_in = torch.cat([latents, ref_tokens], dim=1).expand(batch, -1, -1)  # (b, N+R, C)
-            t_b = t.expand(batch).to(torch.float32)  # (b,)
-            video_t = torch.cat([t_b[:, None].expand(batch, num_target),
-                                 torch.zeros(batch, num_ref, device=device)], dim=1)  # (b, N+R): refs at t=0
+        def transformer(t, latents, audio_latents, text, perturbed: bool = False, isolated: bool = False):
+            """One pass: velocities of the target tokens (1, N, C) and of the audio (1, L, C*M).
+            perturbed: STG (the guidance's blocks skip their self-attention); isolated: no audio<->video."""
+            video_in = torch.cat([latents, ref_tokens], dim=1)  # (1, N+R, C)
+            t_b = t.expand(1).to(torch.float32)  # (1,)
+            video_t = torch.cat([t_b[:, None].expand(1, num_target),
+                                 torch.zeros(1, num_ref, device=device)], dim=1)  # (1, N+R): refs at t=0
+            video_text, audio_text, text_mask = text
             pred_video, pred_audio = pipe.transformer(
-                hidden_states=video_in.to(self.dtype),
-                audio_hidden_states=audio_latents.expand(batch, -1, -1).to(self.dtype),  # (b, L, C*M)
+                hidden_states=video_in.to(self.dtype), audio_hidden_states=audio_latents.to(self.dtype),
                 encoder_hidden_states=video_text, audio_encoder_hidden_states=audio_text,
                 timestep=video_t, audio_timestep=t_b, sigma=t_b, audio_sigma=t_b,
                 encoder_attention_mask=text_mask, audio_encoder_attention_mask=text_mask,
                 num_frames=lf, height=lh, width=lw, fps=fps, audio_num_frames=audio_len,
-                video_coords=video_coords.expand(batch, -1, -1, -1),
-                audio_coords=audio_coords.expand(batch, -1, -1, -1), use_cross_timestep=True, return_dict=False)
-            pred_video = pred_video[:, :num_target].float()  # drop the reference outputs: (b, N, C)
-            pred_audio = pred_audio.float()
-            if batch == 2:  # classifier-free guidance: uncond first
-                uncond, cond = pred_video.chunk(2)
-                pred_video = uncond + guidance * (cond - uncond)
-                uncond, cond = pred_audio.chunk(2)
-                pred_audio = uncond + guidance * (cond - uncond)
-            latents = scheduler.step(pred_video, t, latents, return_dict=False)[0]
-            audio_latents = audio_scheduler.step(pred_audio, t, audio_latents, return_dict=False)[0]
+                video_coords=video_coords, audio_coords=audio_coords, use_cross_timestep=True,
+                isolate_modalities=isolated, spatio_temporal_guidance_blocks=list(guidance.stg_blocks) if perturbed
+                else None, perturbation_mask=torch.zeros(1, device=device) if perturbed else None, return_dict=False)
+            return pred_video[:, :num_target].float(), pred_audio.float()  # the references' outputs dropped
+
+        text, negative = texts
+        for i, t in enumerate(scheduler.timesteps):
+            step = step_offset + i + 1
+            if should_cancel():
+                raise Cancelled(f"cancelled before denoising step {step}/{total_steps}")
+            # One transformer pass per guidance term (guidance.py); distilled: the prompt's pass only.
+            video_v, audio_v = transformer(t, latents, audio_latents, text)
+            if guidance.passes > 1:
+                passes = [(video_v, audio_v),
+                          transformer(t, latents, audio_latents, negative) if guidance.uncond else (None, None),
+                          transformer(t, latents, audio_latents, text, perturbed=True) if guidance.perturbed
+                          else (None, None),
+                          transformer(t, latents, audio_latents, text, isolated=True) if guidance.isolated
+                          else (None, None)]
+                video_v, audio_v = guidance.velocities(passes, latents, audio_latents, float(scheduler.sigmas[i]))
+            latents = scheduler.step(video_v, t, latents, return_dict=False)[0]
+            audio_latents = audio_scheduler.step(audio_v, t, audio_latents, return_dict=False)[0]
             progress("denoising", step, total_steps)
         self._bias.clear()
         return latents, audio_latents, [round(float(s), 6) for s in scheduler.sigmas]
 
-    def _activate_adapters(self, adapters: list[tuple[str, float]]) -> None:
-        """Only these adapters are active, with these weights."""
-        if not self.loras:
-            return
-        if not adapters:
-            self.pipe.disable_lora()
-            return
-        self.pipe.enable_lora()
-        self.pipe.set_adapters([n for n, _ in adapters], adapter_weights=[w for _, w in adapters])
-
     def _execution_device(self) -> torch.device:
         return self.pipe._execution_device if self.cpu_offload else self.device
 
-    def _info(self, req, plan, refs, steps, guidance, num_target, sigmas, shift, timings) -> dict:
+    def _info(self, req, plan, refs, steps, stages, guidance, num_target, sigmas, shift, timings) -> dict:
         return {
             "model_id": self.model,
             "variant": self.variant,
+            "variant_source": self.variant_source,
             "device": str(self.device),
             "dtype": str(self.dtype).replace("torch.", ""),
             "seed": int(req.seed),
             "prompt": req.prompt,
             "negative_prompt": req.negative_prompt,
             "width": req.width, "height": req.height, "num_frames": req.num_frames, "fps": float(req.fps),
+            "stages": stages,
             "num_inference_steps": steps,
-            "guidance_scale": guidance,
+            "guidance_scale": guidance.video.cfg,
+            "guidance": guidance.report(),
             "sigmas": sigmas,  # as the scheduler stepped through them, final 0 included
-            "sigma_shift": "resolution-dependent (diffusers)" if shift else "none (published schedule as is)",
+            "sigma_shift": ("resolution-dependent (diffusers)" if shift and self.pipe.scheduler.config.get(
+                "use_dynamic_shifting") else "none (schedule used as is)"),
             "loras": [{"name": n, "weight": w, "kind": self.loras[n].kind, "sha256": self.loras[n].sha256}
                       for n, w in plan.adapters],
             "controls": plan.controls,
@@ -393,7 +403,7 @@ class LTX2Engine:
             "references": [{"name": r.name, "reference_downscale_factor": r.factor, "tokens": int(r.tokens.shape[1]),
                             "latent_grid": list(r.latent_shape)} for r in refs],
             "target_tokens": num_target,
-            "attention_bias": "log(strength) on target<->reference attention",
+            "attention_bias": "ltx-core: log(strength) on target<->reference video self-attention",
             "cpu_offload": self.cpu_offload, "vae_tiling": self.vae_tiling,
             "timings": {k: round(v, 4) for k, v in timings.items()},
         }

@@ -1,8 +1,9 @@
-"""LTX-2's frame and size rules, dtypes and sigma schedules; no model needed."""
+"""LTX-2's frame and size rules, dtypes and sigma schedules (Lightricks' ltx-pipelines); no model needed."""
 
 from __future__ import annotations
 
 import copy
+import math
 
 import numpy as np
 import torch
@@ -16,6 +17,10 @@ MAX_SIDE = 1920
 # LTX-2 distilled schedule (8 steps; the scheduler appends the terminal 0) and its stage-2 tail.
 DISTILLED_SIGMAS = [1.0, 0.99375, 0.9875, 0.98125, 0.975, 0.909375, 0.725, 0.421875]
 STAGE_2_SIGMAS = [0.909375, 0.725, 0.421875]
+# Lightricks' LTX2Scheduler for dev models, as its two-stage pipeline calls it (no latent given):
+# the shift of a 4096-token latent at every size, then stretched so the last sigma is 0.1.
+DEV_SHIFT = 2.05
+DEV_TERMINAL = 0.1
 
 
 def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
@@ -30,11 +35,30 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
 
 
 def sigma_schedule(steps: int, variant: str) -> tuple[list[float], bool]:
-    """(sigmas, shift): the published distilled schedule, used as is (shift False), for 8 steps on a
-    distilled model; else diffusers' linear 1 -> 1/steps with its resolution-dependent shift."""
-    if variant in ("distilled", "tiny-test") and steps == len(DISTILLED_SIGMAS):
+    """(sigmas, shift) of stage 1, without the final 0.
+
+    distilled, 8 steps: the published schedule, as is (shift False). dev: Lightricks' dev schedule
+    (dev_sigmas), as is. distilled with another step count (no published schedule): diffusers'
+    linear 1 -> 1/steps with its resolution-dependent shift (shift True).
+    """
+    if variant == "dev":
+        return dev_sigmas(steps), False
+    if steps == len(DISTILLED_SIGMAS):
         return list(DISTILLED_SIGMAS), False
     return [float(s) for s in np.linspace(1.0, 1.0 / steps, steps)], True
+
+
+def dev_sigmas(steps: int, shift: float = DEV_SHIFT, terminal: float = DEV_TERMINAL) -> list[float]:
+    """Lightricks' dev schedule (ltx-core LTX2Scheduler, 4096 tokens), without the final 0.
+
+    sigma = 1 - k / steps, shifted to e^shift / (e^shift + 1/sigma - 1), then stretched so that
+    1 - sigma scales to end at 1 - terminal. Computed in float32, as ltx-core does.
+    """
+    linear = torch.linspace(1.0, 0.0, steps + 1)[:-1]  # (steps,) float32, 1 .. 1/steps
+    shifted = math.exp(shift) / (math.exp(shift) + (1 / linear - 1))
+    one_minus = 1.0 - shifted
+    stretched = 1.0 - one_minus / (one_minus[-1] / (1.0 - terminal))
+    return [float(s) for s in stretched]
 
 
 def shift_mu(num_tokens: int, config) -> float:

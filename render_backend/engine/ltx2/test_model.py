@@ -5,15 +5,20 @@ the real 32x spatial / 8x temporal compression, audio VAE, vocoder); the output 
 the tests, `render-backend make-test-model DIR` and `./dev demo`, because real weights cannot be
 downloaded on CI machines.
 
+It comes in both variants (`variant="distilled"` or `"dev"`): the same random weights; the
+variant is marked as diffusers' LTX-2 conversion marks a real checkpoint, in the scheduler config
+(ltx2/variant.py), so the engine tells them apart as it tells real ones, whatever the folder name.
+
 Layout written under `out_dir`:
     model_index.json, transformer/, vae/, audio_vae/, vocoder/, connectors/, text_encoder/,
-    tokenizer/, scheduler/       (LTX2InContextPipeline.save_pretrained)
+    tokenizer/, scheduler/       (LTX2InContextPipeline.save_pretrained; scheduler = the variant marker)
     loras/control.safetensors             IC-LoRA, Lightricks/ComfyUI keys, reference factor 1
     loras/control_peft.safetensors        same kind, diffusers/peft keys
     loras/camera_<move>.safetensors       plain camera preset LoRAs (no reference)
     loras/camera_trajectory.safetensors   IC-LoRA for the trajectory canvas, reference factor 4
     latent_upsampler/                     2x spatial latent upsampler (two-stage mode)
-    COMPLETE                              written last: a folder without it is unfinished
+    tiny-distilled-lora.safetensors       dev only: the stage-2 distilled LoRA (as Lightricks ships one)
+    COMPLETE                              written last ("tiny-ltx2/3 <variant>"): without it, unfinished
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import torch
 
 from ..camera import PRESETS
 
-TEST_MODEL_VERSION = "tiny-ltx2/2"
+TEST_MODEL_VERSION = "tiny-ltx2/3"  # 3: both variants, connector registers
 COMPLETE_MARKER = "COMPLETE"
 CAMERA_PRESET_MOVES = PRESETS  # one LoRA per published camera move
 # Modules of each transformer block the test LoRAs adapt (the same set Lightricks' LoRAs touch).
@@ -36,22 +41,34 @@ LORA_TARGET_MODULES = ("attn1.to_q", "attn1.to_k", "attn1.to_v", "attn1.to_out.0
 LORA_RANK = 4
 SEED = 1234
 UPSAMPLER_DIR = "latent_upsampler"
+DISTILLED_LORA_FILE = "tiny-distilled-lora.safetensors"
+# Learnable registers replace the prompt's padding, as in the real connectors (128 there); the
+# token count (the tokenizer's 64) must be a multiple of it.
+CONNECTOR_REGISTERS = 16
 
 
-def is_complete(model_dir: str | Path) -> bool:
-    """True when `model_dir` holds a fully written test model of this version."""
+def is_complete(model_dir: str | Path, variant: str | None = None) -> bool:
+    """True when `model_dir` holds a fully written test model of this version (and of `variant`, if given)."""
     marker = Path(model_dir) / COMPLETE_MARKER
-    return marker.is_file() and marker.read_text().strip() == TEST_MODEL_VERSION
+    if not marker.is_file():
+        return False
+    version, _, written = marker.read_text().strip().partition(" ")
+    return version == TEST_MODEL_VERSION and variant in (None, written)
 
 
-def make_test_model(out_dir: str | Path) -> Path:
-    """Write the tiny model and its LoRAs to `out_dir` (skips if already complete); returns the path.
+def make_test_model(out_dir: str | Path, variant: str = "distilled") -> Path:
+    """Write the tiny model of `variant` ("distilled" or "dev") and its LoRAs to `out_dir` (skips if
+    already complete); returns the path.
 
     Written into a temp folder beside `out_dir` and renamed, so a crash never leaves a folder
     that looks complete. Same seed every time: two calls produce identical weights.
     """
+    from .variant import VARIANTS
+
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {', '.join(VARIANTS)} (got {variant!r})")
     out_dir = Path(out_dir).resolve()
-    if is_complete(out_dir):
+    if is_complete(out_dir, variant):
         return out_dir
     if (out_dir / COMPLETE_MARKER).is_file():
         shutil.rmtree(out_dir)  # our own test model of an older version: rebuild it
@@ -59,10 +76,10 @@ def make_test_model(out_dir: str | Path) -> Path:
         raise FileExistsError(
             f"{out_dir} exists and is not a complete test model; remove it or choose another folder"
         )
-    return save_model(build_tiny_pipeline(), out_dir)
+    return save_model(build_tiny_pipeline(variant=variant), out_dir, variant)
 
 
-def save_model(pipe, out_dir: str | Path) -> Path:
+def save_model(pipe, out_dir: str | Path, variant: str = "distilled") -> Path:
     """Write `pipe` + test LoRAs fitted to its transformer to `out_dir` atomically (temp folder + rename)."""
     out_dir = Path(out_dir).resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -71,7 +88,9 @@ def save_model(pipe, out_dir: str | Path) -> Path:
         pipe.save_pretrained(tmp, safe_serialization=True)
         write_test_loras(tmp / "loras", pipe.transformer)
         tiny_upsampler(pipe.transformer.config.in_channels).save_pretrained(tmp / UPSAMPLER_DIR)
-        (tmp / COMPLETE_MARKER).write_text(TEST_MODEL_VERSION + "\n")
+        if variant == "dev":
+            write_distilled_lora(tmp / DISTILLED_LORA_FILE, pipe.transformer)
+        (tmp / COMPLETE_MARKER).write_text(f"{TEST_MODEL_VERSION} {variant}\n")
         if out_dir.exists():
             out_dir.rmdir()  # must be empty: never overwrite a folder with content
         os.replace(tmp, out_dir)
@@ -93,8 +112,9 @@ def tiny_upsampler(latent_channels: int):
 TINY_TRANSFORMER = {"num_attention_heads": 2, "attention_head_dim": 16, "num_layers": 2}
 
 
-def build_tiny_pipeline(transformer: dict | None = None):
-    """The tiny LTX2InContextPipeline in memory (fixed seed). `transformer` overrides TINY_TRANSFORMER."""
+def build_tiny_pipeline(transformer: dict | None = None, variant: str = "distilled"):
+    """The tiny LTX2InContextPipeline in memory (fixed seed). `transformer` overrides TINY_TRANSFORMER;
+    `variant` sets the scheduler config that marks a checkpoint distilled or dev (ltx2/variant.py)."""
     from diffusers import (
         AutoencoderKLLTX2Audio,
         AutoencoderKLLTX2Video,
@@ -105,6 +125,8 @@ def build_tiny_pipeline(transformer: dict | None = None):
     from diffusers.pipelines.ltx2 import LTX2TextConnectors
     from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
     from transformers import Gemma3Config, Gemma3ForConditionalGeneration
+
+    from .variant import scheduler_config
 
     tokenizer = _tiny_tokenizer()
     torch.manual_seed(SEED)
@@ -158,11 +180,11 @@ def build_tiny_pipeline(transformer: dict | None = None):
         video_connector_num_attention_heads=2,
         video_connector_attention_head_dim=16,
         video_connector_num_layers=1,
-        video_connector_num_learnable_registers=None,
+        video_connector_num_learnable_registers=CONNECTOR_REGISTERS,
         audio_connector_num_attention_heads=2,
         audio_connector_attention_head_dim=16,  # LTX-2.0 layout: both connectors run at caption width
         audio_connector_num_layers=1,
-        audio_connector_num_learnable_registers=None,
+        audio_connector_num_learnable_registers=CONNECTOR_REGISTERS,
         connector_rope_base_seq_len=32,
         rope_double_precision=False,
         rope_type="split",
@@ -208,7 +230,7 @@ def build_tiny_pipeline(transformer: dict | None = None):
         resnet_dilations=[[1, 3, 5]],
         output_sampling_rate=8000,
     )
-    scheduler = FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True)
+    scheduler = FlowMatchEulerDiscreteScheduler(**scheduler_config(variant))
     return LTX2InContextPipeline(
         scheduler=scheduler,
         vae=vae,
@@ -244,6 +266,22 @@ def _tiny_tokenizer():
         model_max_length=64,
     )
     return tok
+
+
+def write_distilled_lora(path: Path, transformer) -> None:
+    """A stand-in for Lightricks' distilled LoRA (stage 2 of a dev model): a plain LoRA, Lightricks keys."""
+    from safetensors.torch import save_file
+
+    gen = torch.Generator().manual_seed(SEED + 20)
+    modules = dict(transformer.named_modules())
+    tensors = {}
+    for b in range(len(transformer.transformer_blocks)):
+        for name in LORA_TARGET_MODULES:
+            linear = modules[f"transformer_blocks.{b}.{name}"]
+            key = f"diffusion_model.transformer_blocks.{b}.{name}"
+            tensors[f"{key}.lora_A.weight"] = (torch.randn(LORA_RANK, linear.in_features, generator=gen) * 0.3)
+            tensors[f"{key}.lora_B.weight"] = (torch.randn(linear.out_features, LORA_RANK, generator=gen) * 0.3)
+    save_file(tensors, str(path))
 
 
 def write_test_loras(lora_dir: Path, transformer) -> None:
