@@ -40,6 +40,7 @@ from ..request import (
 )
 from .attention import build_audio_over_video_bias, build_video_self_bias, install_reference_bias
 from .conditioning import plan_conditioning
+from .interrupt import cancel_points, long_running_blocks
 from .latents import decode_video_audio, upsample_tokens
 from .references import encode_reference
 from .schedules import (
@@ -55,6 +56,7 @@ from .schedules import (
 )
 
 MIN_FRAMES = FRAME_STEP + 1  # 9: the shortest clip a shot may be
+MIN_SIDE = 2 * SIZE_MULTIPLE  # 64: the VAE decoder pads by reflection, which needs 2 latent cells a side
 
 
 class LTX2Engine:
@@ -81,6 +83,7 @@ class LTX2Engine:
         self.loras: dict[str, LoraInfo] = {}
         self._bias = None
         self.loaded = False
+        self._at = ""  # where the generation is ("denoising step 3/8"), for cancel messages
         # Final target latents of the last render, (1, N, C) float32 on CPU: for tests and benchmarks
         # that compare generations more finely than 8-bit video.
         self.last_latents: torch.Tensor | None = None
@@ -150,7 +153,7 @@ class LTX2Engine:
             max_width=MAX_SIDE, max_height=MAX_SIDE, default_steps=self.default_steps(),
             default_guidance_scale=self.default_guidance_scale(), default_fps=24.0, audio_sample_rate=rate,
             two_stage=bool(self.upsampler), gpu_memory_free_bytes=int(free), latent_cell=SIZE_MULTIPLE,
-            loras=tuple(info.capability() for info in self.loras.values()))
+            min_width=MIN_SIDE, min_height=MIN_SIDE, loras=tuple(info.capability() for info in self.loras.values()))
 
     def check_request(self, req: RenderRequest) -> list[str]:
         """engine/checks.py against this engine's capabilities (before any pixel or GPU work)."""
@@ -168,9 +171,10 @@ class LTX2Engine:
             raise NotLoaded("the model is still loading; try again when the server reports SERVING")
         self.check_request(req)
         oom = None
+        should_cancel = should_cancel or (lambda: False)
         try:
-            return self._generate(req, progress or (lambda *a: None), should_cancel or (lambda: False),
-                                  on_plan or (lambda plan: None))
+            with cancel_points(long_running_blocks(self.pipe), should_cancel, lambda: self._at):
+                return self._generate(req, progress or (lambda *a: None), should_cancel, on_plan or (lambda plan: None))
         except RuntimeError as e:  # torch.OutOfMemoryError, or a CUDA "out of memory" error
             if not (isinstance(e, torch.OutOfMemoryError) or "out of memory" in str(e).lower()):
                 raise
@@ -262,6 +266,7 @@ class LTX2Engine:
         if should_cancel():
             raise Cancelled(f"cancelled after denoising step {total_steps}/{total_steps}")
         progress("decoding", 0, 1)
+        self._at = "decoding"
         t0 = time.perf_counter()
         video, audio = decode_video_audio(pipe, latents, audio_latents, (lf, lh, lw), audio_len, mel_bins, device)
         timings["decode_s"] = time.perf_counter() - t0
@@ -327,6 +332,7 @@ class LTX2Engine:
             step = step_offset + i + 1
             if should_cancel():
                 raise Cancelled(f"cancelled before denoising step {step}/{total_steps}")
+            self._at = f"denoising step {step}/{total_steps}"
             video_in = torch.cat([latents, ref_tokens], dim=1).expand(batch, -1, -1)  # (b, N+R, C)
             t_b = t.expand(batch).to(torch.float32)  # (b,)
             video_t = torch.cat([t_b[:, None].expand(batch, num_target),
