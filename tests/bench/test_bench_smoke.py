@@ -54,3 +54,21 @@ def test_gpu_full_size_bench_runs_its_code_path_on_cpu():
     assert [(name, int(tokens)) for name, tokens, _ in rows] == [("control only", 64), ("control + camera f4", 66)]
     assert all(float(seconds) > 0 for _, _, seconds in rows)
     assert re.search(r"camera canvas at factor 4 costs [+-]?\d+\.\d+ % time", proc.stdout), proc.stdout
+
+
+def test_load_bench_verifies_every_job_and_prints_its_figures(tmp_path):
+    from render_backend.engine.ltx2.test_model import make_test_model
+
+    model = make_test_model(tmp_path / "tiny")
+    out = run_bench("load.py", "--model", str(model))
+    verified = re.search(r"^jobs finished: (\d+)/(\d+) verified", out, flags=re.M)
+    assert verified and verified.groups() == ("20", "20"), out  # --quick: 20 clients x 1 shot
+    rate = re.search(r"^throughput: (\d+\.\d) jobs/min \((\d+) jobs in (\d+\.\d) s\)", out, flags=re.M)
+    assert rate and int(rate.group(2)) == 20 and float(rate.group(1)) > 0, out
+    # Jobs per minute is the count over the printed duration (both rounded).
+    assert abs(20 / float(rate.group(3)) * 60 / float(rate.group(1)) - 1) < 0.05, out
+    p50, p95 = map(float, re.search(r"^time to first event: p50 (\d+\.\d+) s, p95 (\d+\.\d+) s", out, flags=re.M).groups())
+    assert 0 < p50 <= p95 < 60, out
+    peak, warm = map(float, re.search(r"^server peak RSS: (\d+) MiB \(after one warm-up job: (\d+) MiB\)", out,
+                                      flags=re.M).groups())
+    assert 100 < warm <= peak < 4096, out  # the whole server process with torch and the tiny model
