@@ -4,6 +4,7 @@
 (ShotError, EngineError, StorageError: each carries its grpc status name) into that status, and anything
 else into INTERNAL with a generic message and an incident id; the log gets the traceback under the same id,
 so a user can quote it to the server's admin. Without it grpc answers UNKNOWN with the exception's text.
+Request bytes that do not decode become INVALID_ARGUMENT the same way (grpc: UNKNOWN + DecodeError).
 """
 
 from __future__ import annotations
@@ -44,6 +45,35 @@ def status_of(exc: BaseException) -> tuple[grpc.StatusCode, str] | None:
     return None
 
 
+class _Undecodable:
+    """What a request deserializes to when its bytes are no valid message (grpc would answer UNKNOWN)."""
+
+
+def _tolerant(deserialize):
+    if deserialize is None:
+        return None
+
+    def decode(data: bytes):
+        try:
+            return deserialize(data)
+        except Exception:  # noqa: BLE001 - protobuf's DecodeError and friends
+            return _Undecodable()
+
+    return decode
+
+
+def _decoded(request, method: str):
+    if isinstance(request, _Undecodable):
+        raise ShotError("INVALID_ARGUMENT", f"the request to {method.rsplit('/', 1)[-1]} is not a valid protobuf "
+                        "message; use a client built from this server's ltxrender.v1 protos")
+    return request
+
+
+async def _decoded_stream(requests, method: str):
+    async for request in requests:
+        yield _decoded(request, method)
+
+
 async def _fail(exc: BaseException, method: str, context) -> None:
     known = status_of(exc)
     if known is None:
@@ -57,14 +87,19 @@ class ErrorStatus(grpc.aio.ServerInterceptor):
         if handler is None:
             return None
         method = details.method
-        kw = {"request_deserializer": handler.request_deserializer,
+        kw = {"request_deserializer": _tolerant(handler.request_deserializer),
               "response_serializer": handler.response_serializer}
+        streamed = bool(handler.stream_unary or handler.stream_stream)
+
+        def decoded(request):
+            return _decoded_stream(request, method) if streamed else _decoded(request, method)
+
         if handler.unary_unary or handler.stream_unary:
             behavior = handler.unary_unary or handler.stream_unary
 
             async def single(request, context):
                 try:
-                    return await behavior(request, context)
+                    return await behavior(decoded(request), context)
                 except grpc.aio.BaseError:
                     raise  # context.abort(): already a status
                 except Exception as e:  # noqa: BLE001 - the point: nothing escapes as UNKNOWN
@@ -76,7 +111,7 @@ class ErrorStatus(grpc.aio.ServerInterceptor):
 
         async def streaming(request, context):
             try:
-                async for reply in behavior(request, context):
+                async for reply in behavior(decoded(request), context):
                     yield reply
             except grpc.aio.BaseError:
                 raise
