@@ -60,6 +60,7 @@ def test_cancel_reaches_a_job_inside_one_long_step_and_the_queue_moves_on(deep_e
         t0 = time.monotonic()
         state = client.cancel(long.job_id)
         took = time.monotonic() - t0
+        print(f"\ncancel inside a step answered {pb.JobState.Name(state)} after {took:.2f} s")
         assert state == pb.JOB_STATE_CANCELLED and took < 2.5, (pb.JobState.Name(state), took)
         final = list(client.watch(long.job_id, timeout=10))[-1]
         assert final.state == pb.JOB_STATE_CANCELLED
@@ -74,6 +75,7 @@ def test_job_timeout_fails_a_job_inside_its_step_and_the_next_job_runs(deep_engi
         t0 = time.monotonic()
         final = client.wait(long.job_id, timeout=60)
         took = time.monotonic() - t0
+        print(f"\n--job-timeout 2: the job ended {pb.JobState.Name(final.state)} {took:.2f} s after its submit")
         assert (final.state, final.error_code) == (pb.JOB_STATE_FAILED, "DEADLINE_EXCEEDED"), final.message
         assert "ran longer than this server's limit of 2 s (--job-timeout)" in final.message
         assert took < 2.0 + 3.0, took  # the limit plus one block and the job's start, not a whole step
