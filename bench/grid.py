@@ -45,8 +45,8 @@ def main() -> int:
     from safetensors.torch import load_file, save_file
 
     from render_backend.engine.ltx2.engine import LTX2Engine
-    from render_backend.engine.request import CameraFrame, CameraRequest, RenderRequest
     from render_backend.engine.ltx2.test_model import build_tiny_pipeline, save_model
+    from render_backend.engine.request import CameraFrame, CameraRequest, RenderRequest
 
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:

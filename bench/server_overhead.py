@@ -62,7 +62,7 @@ def main() -> int:
     from render_backend.proto import render_pb2 as pb
     from render_backend.server.app import BackgroundServer
     from render_backend.server.config import ServerConfig
-    from render_backend.server.validation import build_request
+    from render_backend.server.convert import manifest_to_request
 
     torch.set_num_threads(args.threads)
     scratch = tempfile.TemporaryDirectory()
@@ -79,7 +79,8 @@ def main() -> int:
         images = [Image.open(io.BytesIO(b)) for b in pngs]
         return [np.asarray(i.convert("L")) >= 128 if mask else np.asarray(i.convert("RGB")) for i in images]
 
-    req = build_request(manifest, decode(controls, False), decode(masks, True) or None)
+    # The request exactly as the server builds it from the same manifest and PNGs (one control).
+    req = manifest_to_request(manifest, [np.stack(decode(controls, False))], [decode(masks, True) or None])
 
     with scratch:
         tmp = Path(scratch.name)

@@ -7,8 +7,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from render_backend.engine.ltx2.engine import LTX2Engine
 from render_backend.engine.loras import check_lora_shapes, inspect_lora
+from render_backend.engine.ltx2.engine import LTX2Engine
 from render_backend.engine.request import (
     Cancelled,
     ControlInput,

@@ -143,8 +143,8 @@ def test_auto_camera_applies_the_matching_preset(engine):
 
 
 def test_auto_camera_without_a_matching_preset_says_so(tiny_model, canvas):
-    from render_backend.engine.ltx2.engine import LTX2Engine
     from render_backend.engine.loras import find_loras
+    from render_backend.engine.ltx2.engine import LTX2Engine
 
     loras = {k: v for k, v in find_loras(tiny_model / "loras").items() if k != "camera_dolly_in"}
     e = LTX2Engine(str(tiny_model), loras=loras)

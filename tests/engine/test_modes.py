@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 
 from render_backend.engine.ltx2.engine import LTX2Engine
-from render_backend.engine.request import CameraRequest, ControlInput, EngineError, InvalidRequest, RenderRequest
 from render_backend.engine.ltx2.test_model import COMPLETE_MARKER, UPSAMPLER_DIR, is_complete, make_test_model
+from render_backend.engine.request import (
+    CameraRequest,
+    ControlInput,
+    EngineError,
+    InvalidRequest,
+    RenderRequest,
+)
 
 
 def request(**kw) -> RenderRequest:

@@ -12,8 +12,8 @@ from diffusers import FlowMatchEulerDiscreteScheduler
 
 from render_backend.engine.ltx2.engine import LTX2Engine
 from render_backend.engine.ltx2.schedules import DISTILLED_SIGMAS, STAGE_2_SIGMAS, make_scheduler, shift_mu
-from render_backend.engine.request import CameraRequest, RenderRequest
 from render_backend.engine.ltx2.test_model import UPSAMPLER_DIR
+from render_backend.engine.request import CameraRequest, RenderRequest
 
 from .test_fidelity import dolly_track
 
