@@ -82,10 +82,12 @@ async def _fail(exc: BaseException, method: str, context) -> None:
 
 
 class ErrorStatus(grpc.aio.ServerInterceptor):
+    """For the RenderService's methods (health and reflection are grpc's own, left as they are)."""
+
     async def intercept_service(self, continuation, details):
         handler = await continuation(details)
-        if handler is None:
-            return None
+        if handler is None or not details.method.startswith("/ltxrender.v1.RenderService/"):
+            return handler
         method = details.method
         kw = {"request_deserializer": _tolerant(handler.request_deserializer),
               "response_serializer": handler.response_serializer}

@@ -226,3 +226,35 @@ def test_oversized_strings_and_arrays_are_refused_fast_with_a_short_message(serv
     assert code == "INVALID_ARGUMENT" and len(details) < 400, details[:400]
     assert time.monotonic() - t0 < 5.0
     assert client.health() == "SERVING"
+
+
+def test_an_upload_the_client_abandons_leaves_nothing_behind(served):
+    import threading
+
+    from render_backend.client import submit_messages
+
+    server, client = served
+    m, controls, masks = synthetic_shot(25, 64, 64, steps=1)
+    sent, release = threading.Event(), threading.Event()
+
+    def half():
+        for i, message in enumerate(submit_messages(m, [(controls, masks)], 1 << 20)):
+            if i == 13:
+                sent.set()
+                release.wait(30)
+                return
+            yield message
+
+    call = client.stub.SubmitShot.future(half(), timeout=60)
+    assert sent.wait(10)
+    deadline = time.monotonic() + 10
+    while not any(p.suffix == ".png" for p in (server.server.config.data_dir / "incoming").rglob("*")):
+        assert time.monotonic() < deadline, "the frames never arrived"
+        time.sleep(0.02)
+    call.cancel()  # the artist closed Blender mid-upload
+    release.set()
+    deadline = time.monotonic() + 5
+    while _incoming(server):
+        assert time.monotonic() < deadline, _incoming(server)
+        time.sleep(0.05)
+    assert m.request_id not in {j.request_id for j in client.list_jobs()}
