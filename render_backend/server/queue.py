@@ -174,16 +174,15 @@ class JobRunner:
         job_id = queued[0]
         job = self.store.get(job_id)
         attempt = job.attempts + 1
-        message = "running" if attempt == 1 else \
-            f"running again after a server restart (attempt {attempt} of {self.max_attempts})"
+        again = "" if attempt == 1 else f" again after a server restart (attempt {attempt} of {self.max_attempts})"
         self._cancel_flags[job_id] = threading.Event()
         try:
-            if not self.store.transition(job_id, RUNNING, message, only_from=(QUEUED,)):
+            if not self.store.transition(job_id, RUNNING, "running" + again, only_from=(QUEUED,)):
                 return True  # cancelled between listing and starting
             self.running_job = job_id
             self.board.live[job_id] = LiveProgress(step_started=time.monotonic())
             self.board.changed()
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._execute, job_id)
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._execute, job_id, again)
         finally:
             self.running_job = None
             self.board.live.pop(job_id, None)
@@ -220,7 +219,7 @@ class JobRunner:
         return queued.index(job_id) + 1 if job_id in queued else 0
 
     # ------------------------------------------------------------ worker thread
-    def _execute(self, job_id: str) -> None:
+    def _execute(self, job_id: str, again: str = "") -> None:
         job = self.store.get(job_id)
         live = self.board.live[job_id]
         flag = self._cancel_flags[job_id]
@@ -250,7 +249,7 @@ class JobRunner:
             result = self.engine.render(req, progress=progress, on_plan=on_plan, should_cancel=should_cancel)
             denoise_end = time.monotonic()
             camera_move = _camera_move(result.info)
-            self.store.transition(job_id, ENCODING, "encoding mp4 + wav", only_from=(RUNNING,),
+            self.store.transition(job_id, ENCODING, "encoding mp4 + wav" + again, only_from=(RUNNING,),
                                   camera_move=camera_move)
             progress("encoding", 0, 0)
             artifacts = self._write_outputs(job, result, timings={"render_s": denoise_end - t0})

@@ -56,7 +56,7 @@ class ServeProcess:
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"serve did not come up: {self.log()[-3000:]}")
-            time.sleep(0.2)
+            time.sleep(0.05)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
