@@ -79,6 +79,7 @@ def main() -> int:
         images = [Image.open(io.BytesIO(b)) for b in pngs]
         return [np.asarray(i.convert("L")) >= 128 if mask else np.asarray(i.convert("RGB")) for i in images]
 
+    # The request exactly as the server builds it from the same manifest and PNGs (one control).
     req = manifest_to_request(manifest, [np.stack(decode(controls, False))], [decode(masks, True) or None])
 
     with scratch:

@@ -4,6 +4,7 @@
                          [--token-file F] [--tls-cert C --tls-key K] [--lora NAME=PATH ...] [--lora-dir DIR]
                          [--device cuda] [--dtype auto|bf16|fp16|fp32] [--cpu-offload] [--vae-tiling]
                          [--upsampler auto|none|PATH] [--variant distilled|dev] [--distilled-lora PATH]
+                         [--job-timeout SECONDS] [--min-free-mib MIB]
     render-backend render BUNDLE_DIR --out DIR --model PATH_OR_HUB_ID [--lora NAME=PATH ...]
                           [--control-lora NAME] [--prompt TEXT] [--seed N] [--steps N] [--stages 1|2]
     render-backend make-test-model DIR [--variant distilled|dev]
@@ -109,7 +110,8 @@ def cmd_serve(args) -> int:
     config = ServerConfig(host=args.host, port=args.port, data_dir=args.data_dir, token=load_token(args.token_file),
                           tls_cert=args.tls_cert, tls_key=args.tls_key,
                           max_upload_bytes=int(args.max_upload_mib * 2**20), retention_days=args.retention_days,
-                          retention_bytes=int(args.retention_gb * 2**30), heartbeat_s=args.heartbeat)
+                          retention_bytes=int(args.retention_gb * 2**30), heartbeat_s=args.heartbeat,
+                          job_timeout_s=args.job_timeout, min_free_bytes=int(args.min_free_mib * 2**20))
     engine = _engine(args)
 
     async def serve() -> None:
@@ -224,6 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--retention-days", type=float, default=14, help="delete finished jobs after N days")
     s.add_argument("--retention-gb", type=float, default=50, help="keep finished jobs' files under N GB")
     s.add_argument("--heartbeat", type=float, default=10, help="WatchJob heartbeat seconds (<= 15)")
+    s.add_argument("--job-timeout", type=float, default=0, metavar="SECONDS",
+                   help="fail a job still rendering after this long (DEADLINE_EXCEEDED); 0 = no limit")
+    s.add_argument("--min-free-mib", type=float, default=256,
+                   help="free space kept on the data disk: below it the server takes no new work (default 256)")
     s.set_defaults(func=cmd_serve)
 
     r = sub.add_parser("render", help="render a shot bundle folder offline (no server)")
@@ -254,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if getattr(args, "heartbeat", 10) > 15 or getattr(args, "heartbeat", 10) <= 0:
         raise SystemExit("--heartbeat must be in (0, 15] seconds (the protocol promises one at least every 15 s)")
+    if getattr(args, "job_timeout", 0) < 0 or getattr(args, "min_free_mib", 0) < 0:
+        raise SystemExit("--job-timeout and --min-free-mib must be 0 or more")
     if not 0 <= getattr(args, "port", 0) <= 65535:
         # gRPC would silently wrap an out-of-range port onto another one.
         raise SystemExit(f"--port must be 0..65535 (got {args.port}); 0 picks a free port")

@@ -60,19 +60,27 @@ def write_bytes_atomic(dest: str | Path, data: bytes) -> Path:
 
 
 def write_json_atomic(dest: str | Path, obj: dict) -> Path:
-    """Write `obj` as indented UTF-8 JSON (numpy scalars/arrays converted)."""
-    text = json.dumps(obj, indent=2, sort_keys=True, default=_json_default)
+    """Write `obj` as indented UTF-8 strict JSON: numpy scalars/arrays converted, NaN and +-Infinity
+    (which strict parsers refuse) written as null."""
+    text = json.dumps(strict_json(obj), indent=2, sort_keys=True, allow_nan=False)
     return write_bytes_atomic(dest, (text + "\n").encode())
 
 
-def _json_default(o):
-    if isinstance(o, np.generic):
-        return o.item()
+def strict_json(o):
+    """`o` with only what strict JSON holds: dict, list, str, int, finite float, bool, None."""
+    if isinstance(o, dict):
+        return {str(k): strict_json(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [strict_json(v) for v in o]
     if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    return repr(o)
+        return strict_json(o.tolist())
+    if isinstance(o, np.generic):
+        return strict_json(o.item())
+    if isinstance(o, float):
+        return o if np.isfinite(o) else None
+    if o is None or isinstance(o, (str, int)):
+        return o
+    return str(o) if isinstance(o, Path) else repr(o)
 
 
 def fit_audio(audio: np.ndarray, sample_rate: int, num_frames: int, fps: float) -> np.ndarray:
@@ -203,11 +211,12 @@ def sha256_of(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def file_stem(shot_name: str) -> str:
-    """A safe file name stem for a shot ("Shot 010/a" -> "Shot_010_a"); "shot" when empty."""
+def file_stem(shot_name: str, max_chars: int = 120) -> str:
+    """A safe file name stem for a shot ("Shot 010/a" -> "Shot_010_a"), ASCII, at most max_chars (file
+    names stay far below the 255-byte limit with a suffix and a temp name); "shot" when empty."""
     import re
 
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", shot_name).strip("._") or "shot"
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", shot_name)[:max_chars].strip("._") or "shot"
 
 
 def write_result(out_dir: str | Path, stem: str, video: np.ndarray, fps: float, audio: Optional[np.ndarray],

@@ -23,6 +23,7 @@ def check_request(req: RenderRequest, caps: EngineCapabilities) -> list[str]:
     """Raise for the first problem in `req`; return warnings. Works with or without pixels."""
     warnings: list[str] = []
     _check_text(req, caps)
+    _check_names(req, caps)
     _check_frames(req.num_frames, caps)
     _check_stages(req, caps)
     _check_size(req, caps)
@@ -77,6 +78,19 @@ def _check_text(req: RenderRequest, caps: EngineCapabilities) -> None:
             raise InvalidRequest(f"{name} is {len(text)} characters; shorten it to at most {most}")
 
 
+def _check_names(req: RenderRequest, caps: EngineCapabilities) -> None:
+    """Names are looked up and quoted back in messages: bound them before either."""
+    most = caps.limits.max_name_chars
+    names = [(f"controls[{i}].{key}", getattr(c, key)) for i, c in enumerate(req.controls) for key in ("kind", "lora")]
+    names += [("camera.preset_lora", req.camera.preset_lora), ("camera.trajectory_lora", req.camera.trajectory_lora)]
+    names += [(f"extra_loras[{i}].name", name) for i, (name, _) in enumerate(req.extra_loras)]
+    for where, name in names:
+        if not isinstance(name, str) or len(name) > most:
+            size = f"{len(name)} characters" if isinstance(name, str) else type(name).__name__
+            raise InvalidRequest(f"{where} is {size}; names are at most {most} characters (use the names "
+                                 "Capabilities lists)")
+
+
 def _check_frames(n, caps: EngineCapabilities) -> None:
     step = caps.frame_step
     if not _whole(n) or n < caps.min_frames or (n - 1) % step:
@@ -116,6 +130,10 @@ def _check_size(req: RenderRequest, caps: EngineCapabilities) -> None:
             raise InvalidRequest(f"{name} must be a multiple of {mult}{why} (got {v}); try {tries}")
         if v > most:
             raise InvalidRequest(f"{name} must be at most {most} on this server (got {v}); lower the resolution")
+    for name, v, least in (("width", req.width, caps.min_width), ("height", req.height, caps.min_height)):
+        least = max(least, mult)
+        if v < least:
+            raise InvalidRequest(f"{name} must be at least {least} on this model (got {v}); try {least}")
 
 
 def _check_numbers(req: RenderRequest, caps: EngineCapabilities) -> None:
@@ -290,9 +308,11 @@ def _check_camera(req: RenderRequest, caps: EngineCapabilities, warnings: list[s
         raise InvalidRequest(f"camera track has {len(cam.frames)} frames; it needs one per output frame "
                              f"({req.num_frames})")
     for i, f in enumerate(cam.frames):
-        if not all(_finite(v) and v > 0 for v in (f.fx, f.fy)) or not all(_finite(v) for v in (f.cx, f.cy)):
-            raise InvalidRequest(f"camera frame {i}: intrinsics must be positive pixels (got fx={f.fx}, fy={f.fy}, "
-                                 f"cx={f.cx}, cy={f.cy}); check the camera's lens and sensor")
+        px = caps.limits.max_intrinsics_px
+        if not all(_finite(v) and 0 < v <= px for v in (f.fx, f.fy)) or \
+                not all(_finite(v) and abs(v) <= px for v in (f.cx, f.cy)):
+            raise InvalidRequest(f"camera frame {i}: intrinsics must be positive pixels up to {px:g} (got fx={f.fx}, "
+                                 f"fy={f.fy}, cx={f.cx}, cy={f.cy}); check the camera's lens and sensor")
         w2c = np.asarray(f.world_to_camera, dtype=np.float64)
         if w2c.size != 16:
             raise InvalidRequest(f"camera frame {i}: world_to_camera needs 16 numbers (4x4 row-major), "
@@ -304,3 +324,11 @@ def _check_camera(req: RenderRequest, caps: EngineCapabilities, warnings: list[s
         if not rigid:
             raise InvalidRequest(f"camera frame {i}: world_to_camera is not a rigid transform (rotation + "
                                  "translation, last row 0 0 0 1); apply the camera's scale before exporting")
+        far = caps.limits.max_camera_distance_m
+        centre = rot.T @ w2c[:3, 3]  # minus the camera centre, metres
+        scale = float(np.max(np.abs(centre)))
+        distance = scale * float(np.linalg.norm(centre / scale)) if scale > 0 else 0.0  # no overflow at 1e300
+        if not distance <= far:
+            raise InvalidRequest(f"camera frame {i}: world_to_camera translation puts the camera {distance:.3g} m "
+                                 f"from the world origin; keep it within {far:g} m (move the scene closer to "
+                                 "the origin or check the export's units)")

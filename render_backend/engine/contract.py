@@ -25,6 +25,9 @@ class RequestLimits:
     max_fps: float = 240.0
     max_prompt_chars: int = 4000
     max_lora_weight: float = 4.0
+    max_name_chars: int = 128  # LoRA names and canvas kinds: names of installed things, never long
+    max_camera_distance_m: float = 1e5  # camera centre from the world origin; beyond it math overflows
+    max_intrinsics_px: float = 1e6  # fx, fy, |cx|, |cy|
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,8 @@ class EngineCapabilities:
     default_stages: int = 0  # 0: from two_stage (engines that predate stages)
     single_stage_reason: str = ""
     guidance: str = ""
+    min_width: int = 0  # smallest output that renders; 0 = size_multiple
+    min_height: int = 0
 
     def lora(self, name: str) -> Optional[LoraCapability]:
         return next((lo for lo in self.loras if lo.name == name), None)

@@ -1,7 +1,8 @@
 """Building and running the gRPC server: RenderService, health, reflection, auth, TLS.
 
 The port opens first (health NOT_SERVING), the weights load in a background thread, then
-health turns SERVING and the queue starts. `RenderServer` runs in the caller's asyncio loop
+health turns SERVING and the queue starts. Health is SERVING only while the model is loaded AND
+the data folder takes writes (StorageGuard); it flips back and forth by itself with the disk. `RenderServer` runs in the caller's asyncio loop
 (`render-backend serve`); `BackgroundServer` runs one in its own thread (tests, demo, bench).
 """
 
@@ -24,8 +25,10 @@ from ..proto import render_pb2 as pb
 from ..proto import render_pb2_grpc as pb_grpc
 from .auth import BearerAuth
 from .config import ServerConfig
+from .errors import ErrorStatus
 from .queue import JobBoard, JobRunner, model_info
 from .service import RenderService
+from .storage import StorageError, StorageGuard
 from .store import JobStore
 
 log = logging.getLogger("render_backend.server")
@@ -53,24 +56,30 @@ class RenderServer:
         self.port: Optional[int] = None
         self.load_error: Optional[str] = None
         self._server: Optional[grpc.aio.Server] = None
+        self._recovered = False  # jobs interrupted by the last stop re-queued (needs a writable store)
+        self._model_loaded = False
 
     async def start(self) -> int:
         """Open the port, start loading the model; returns the bound port."""
         cfg = self.config
         loop = asyncio.get_running_loop()
-        self.store = JobStore(cfg.data_dir)
-        for job_id, state in self.store.recover(cfg.max_attempts):
-            log.warning("job %s was interrupted by a restart -> %s", job_id, pb.JobState.Name(state))
-        self.store.enforce_retention(cfg.retention_days, cfg.retention_bytes)
+        self.store = JobStore(cfg.data_dir, on_failure=lambda err: self.guard.failed(err))
+        self.guard = StorageGuard(self.store.data_dir, self.store.probe_write, cfg.min_free_bytes,
+                                  cfg.storage_probe_s, loop, self._on_storage)
+        self._recover()
+        problem = self.guard.check()
+        if problem is not None:
+            self.guard.failed(problem)
         self.board = JobBoard(loop)
         self.runner = JobRunner(self.store, self.engine, self.board, model_info=self._model_info,
-                                on_finished=self._after_job)
-        interceptors = [BearerAuth(cfg.token)] if cfg.token else []
+                                guard=self.guard, on_finished=self._after_job, job_timeout_s=cfg.job_timeout_s,
+                                max_attempts=cfg.max_attempts)
+        interceptors = [ErrorStatus()] + ([BearerAuth(cfg.token)] if cfg.token else [])
         opts = [("grpc.max_receive_message_length", cfg.max_message_bytes),
                 ("grpc.so_reuseport", 0)]
         self._server = grpc.aio.server(interceptors=interceptors, options=opts)
         self.service = RenderService(cfg, self.engine, self.store, self.runner, self.board,
-                                     lambda: self.load_error)
+                                     lambda: self.load_error, self.guard)
         pb_grpc.add_RenderServiceServicer_to_server(self.service, self._server)
         self.health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
@@ -89,12 +98,37 @@ class RenderServer:
             log.warning(w)
         await self._server.start()
         self.runner.start()
+        self._guard_task = loop.create_task(self.guard.run())
         threading.Thread(target=self._load, args=(loop,), name="model-load", daemon=True).start()
         return self.port
 
     async def _set_health(self, status) -> None:
         for name in ("", SERVICE_NAME):
             await self.health.set(name, status)
+
+    async def _update_health(self) -> None:
+        serving = self._model_loaded and self.guard.healthy
+        await self._set_health(health_pb2.HealthCheckResponse.SERVING if serving
+                               else health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    def _recover(self) -> None:
+        """Re-queue or fail the jobs a stop interrupted, and apply retention; retried once the disk is back."""
+        try:
+            for job_id, state in self.store.recover(self.config.max_attempts):
+                log.warning("job %s was interrupted by a restart -> %s", job_id, pb.JobState.Name(state))
+            self._recovered = True
+            self.store.enforce_retention(self.config.retention_days, self.config.retention_bytes)
+        except StorageError as e:
+            log.error("could not recover interrupted jobs yet: %s", e)
+
+    def _on_storage(self, healthy: bool) -> None:
+        """The guard's verdict changed (runs on the event loop)."""
+        if healthy and not self._recovered:
+            self._recover()  # before any job starts: a re-queued job must not race a new one
+        asyncio.get_running_loop().create_task(self._update_health())
+        if healthy and hasattr(self, "runner"):
+            self.runner.wake()
+            self.board.changed()
 
     def _load(self, loop: asyncio.AbstractEventLoop) -> None:
         try:
@@ -107,7 +141,8 @@ class RenderServer:
         asyncio.run_coroutine_threadsafe(self._on_loaded(), loop)
 
     async def _on_loaded(self) -> None:
-        await self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        self._model_loaded = True
+        await self._update_health()
         self.runner.engine_ready.set()
         self.board.changed()
         log.info("model loaded; serving")
@@ -116,13 +151,14 @@ class RenderServer:
         return model_info(self.engine.capabilities())
 
     def _after_job(self) -> None:
-        self.store.enforce_retention(self.config.retention_days, self.config.retention_bytes)
+        self.store.enforce_retention(self.config.retention_days, self.config.retention_bytes)  # StorageError: the queue copes
 
     async def stop(self, grace: float = 1.0) -> None:
         """Stop accepting RPCs; a running job stops at its next step and is re-queued."""
         if self._server is None:
             return
         await self.health.enter_graceful_shutdown()
+        self._guard_task.cancel()
         await self.runner.stop()
         await self._server.stop(grace)
         self.store.close()

@@ -32,6 +32,9 @@ class ServerConfig:
     max_attempts: int = 2  # a job that was running during this many crashes is failed, not re-queued
     cancel_wait_s: float = 5.0  # CancelJob waits this long for a running job to stop
     max_message_bytes: int = 8 * 2**20  # gRPC receive limit (frames are sent in smaller chunks)
+    job_timeout_s: float = 0.0  # a job still rendering after this long fails with DEADLINE_EXCEEDED; 0 = none
+    min_free_bytes: int = 256 * 2**20  # below this free space on the data disk the server takes no new work
+    storage_probe_s: float = 2.0  # how often the data folder's health is checked
 
     def __post_init__(self):
         self.data_dir = Path(self.data_dir) if self.data_dir else default_data_dir()

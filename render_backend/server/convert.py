@@ -25,6 +25,15 @@ LORA_KINDS = {"control": pb.LORA_KIND_CONTROL, "camera_preset": pb.LORA_KIND_CAM
               "camera_trajectory": pb.LORA_KIND_CAMERA_TRAJECTORY, "style": pb.LORA_KIND_STYLE}
 MAX_REQUEST_ID_CHARS = 128
 MAX_CONTROLS = 4  # canvases in one shot; each costs a VAE encode and reference tokens
+# Bounds on what one message may make large, checked before anything is converted: names become file
+# names (<= 255 bytes with the suffix, 2 bytes per character at most for the stem's ASCII fallback),
+# per-frame arrays never need more entries than any engine renders frames.
+MAX_SHOT_NAME_CHARS = 120
+MAX_CLIENT_INFO_CHARS = 256
+MAX_EXTRA_LORAS = 16
+MAX_PER_FRAME_VALUES = 4096
+ARTIFACT_KINDS = {pb.ARTIFACT_KIND_VIDEO_MP4: "VIDEO_MP4", pb.ARTIFACT_KIND_AUDIO_WAV: "AUDIO_WAV",
+                  pb.ARTIFACT_KIND_SIDECAR_JSON: "SIDECAR_JSON"}
 
 
 class ShotError(Exception):
@@ -48,7 +57,8 @@ def capabilities_to_proto(caps: EngineCapabilities, auth_required: bool) -> pb.C
         engine=caps.engine, min_frames=caps.min_frames, latent_cell=caps.latent_cell, min_fps=lim.min_fps,
         max_fps=lim.max_fps, max_steps=lim.max_steps, max_guidance_scale=lim.max_guidance_scale,
         max_prompt_chars=lim.max_prompt_chars, max_lora_weight=lim.max_lora_weight,
-        variant_source=caps.variant_source, default_stages=caps.stages, guidance=caps.guidance)
+        variant_source=caps.variant_source, default_stages=caps.stages, guidance=caps.guidance,
+        min_width=max(caps.min_width, caps.size_multiple), min_height=max(caps.min_height, caps.size_multiple))
     for lo in caps.loras:
         c.loras.add(name=lo.name, kind=LORA_KINDS.get(lo.kind, pb.LORA_KIND_UNSPECIFIED),
                     reference_downscale_factor=lo.reference_downscale_factor or 0,
@@ -58,16 +68,40 @@ def capabilities_to_proto(caps: EngineCapabilities, auth_required: bool) -> pb.C
 
 
 def check_transport(m: pb.ShotManifest) -> None:
-    """What the engine cannot judge: ids and enum numbers of the message itself."""
-    if len(m.request_id) > MAX_REQUEST_ID_CHARS:
-        raise ShotError("INVALID_ARGUMENT", f"request_id is {len(m.request_id)} characters; use at most "
-                        f"{MAX_REQUEST_ID_CHARS}")
-    if m.camera.mode not in CAMERA_MODES:
-        raise ShotError("INVALID_ARGUMENT", f"camera.mode {m.camera.mode} is unknown; use AUTO, PRESET, "
-                        "TRAJECTORY or OFF")
+    """What the engine cannot judge: ids, names and enum numbers of the message itself, and how many
+    entries its lists have (before converting them costs anything)."""
+    for name, text, most in (("request_id", m.request_id, MAX_REQUEST_ID_CHARS),
+                             ("shot_name", m.shot_name, MAX_SHOT_NAME_CHARS),
+                             ("client_info", m.client_info, MAX_CLIENT_INFO_CHARS)):
+        if len(text) > most:
+            raise ShotError("INVALID_ARGUMENT", f"{name} is {len(text)} characters; use at most {most}")
+    if len(m.extra_loras) > MAX_EXTRA_LORAS:
+        raise ShotError("INVALID_ARGUMENT", f"{len(m.extra_loras)} extra LoRAs in one shot; send at most "
+                        f"{MAX_EXTRA_LORAS}")
     if len(m.controls) > MAX_CONTROLS:
         raise ShotError("INVALID_ARGUMENT", f"{len(m.controls)} controls in one shot; send at most {MAX_CONTROLS} "
                         "(composite them onto one canvas, e.g. depth+pose)")
+    _bounded("camera.frames", len(m.camera.frames))
+    for i, f in enumerate(m.camera.frames):
+        _bounded(f"camera.frames[{i}].world_to_camera", len(f.world_to_camera))
+    for i, c in enumerate(m.controls):
+        _bounded(f"controls[{i}].frame_strength", len(c.frame_strength))
+    if m.camera.mode not in CAMERA_MODES:
+        raise ShotError("INVALID_ARGUMENT", f"camera.mode {m.camera.mode} is unknown; use AUTO, PRESET, "
+                        "TRAJECTORY or OFF")
+
+
+def _bounded(name: str, n: int) -> None:
+    if n > MAX_PER_FRAME_VALUES:
+        raise ShotError("INVALID_ARGUMENT", f"{name} has {n} entries; a shot needs one per frame (16 numbers for "
+                        f"a world_to_camera), never more than {MAX_PER_FRAME_VALUES}")
+
+
+def check_artifact_kind(kind: int) -> None:
+    """A number the ArtifactKind enum does not have is a bad request (UNSPECIFIED is a kind no job has)."""
+    if kind not in pb.ArtifactKind.values():
+        *first, last = (f"{k} ({v})" for k, v in ARTIFACT_KINDS.items())
+        raise ShotError("INVALID_ARGUMENT", f"artifact kind {kind} does not exist; use {', '.join(first)} or {last}")
 
 
 def manifest_to_request(m: pb.ShotManifest, frames: Optional[list[Optional[np.ndarray]]] = None,

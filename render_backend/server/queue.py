@@ -4,6 +4,12 @@ The asyncio side (service, watchers) and the worker thread meet in `JobBoard`: t
 writes progress and calls `changed()` (thread-safe); watchers `await board.wait_change()`.
 The SQLite store stays the source of truth for states; the board holds only what changes
 every step (stage, step, timings for the ETA).
+
+The queue outlives any one failure: a job that hits a storage failure ends FAILED with the reason
+(its last word kept in memory when even that cannot be written, see JobStore.remember), no job
+starts while the data folder cannot be written, and an unexpected error fails its job with an
+incident id, never the dispatcher. A job stops inside a long step too (the engine checks between
+transformer blocks): on CancelJob, at --job-timeout, or when the server stops.
 """
 
 from __future__ import annotations
@@ -11,9 +17,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import shutil
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Optional
@@ -24,6 +30,8 @@ from .. import __version__, media
 from ..engine.request import Cancelled, EngineError, RenderResult
 from ..proto import render_pb2 as pb
 from .convert import ShotError, manifest_to_request
+from .errors import incident
+from .storage import StorageError, StorageGuard, is_storage_failure, storage_error
 from .store import CANCELLED, DONE, ENCODING, FAILED, QUEUED, RUNNING, JobRecord, JobStore
 from .upload import load_controls
 
@@ -96,15 +104,22 @@ class JobBoard:
 
 
 class JobRunner:
-    """Runs queued jobs one at a time. `engine` has .render(req, progress, should_cancel, on_plan)."""
+    """Runs queued jobs one at a time. `engine` has .render(req, progress, should_cancel, on_plan).
+
+    job_timeout_s: a job still rendering after this many seconds fails with DEADLINE_EXCEEDED (0: no limit).
+    """
 
     def __init__(self, store: JobStore, engine, board: JobBoard, *, model_info: Callable[[], dict],
-                 on_finished: Callable[[], None] = lambda: None):
+                 guard: StorageGuard, on_finished: Callable[[], None] = lambda: None, job_timeout_s: float = 0.0,
+                 max_attempts: int = 2):
         self.store = store
         self.engine = engine
         self.board = board
         self.model_info = model_info
+        self.guard = guard
         self.on_finished = on_finished
+        self.job_timeout_s = job_timeout_s
+        self.max_attempts = max_attempts
         self.engine_ready = asyncio.Event()
         self.running_job: Optional[str] = None
         self._cancel_flags: dict[str, threading.Event] = {}
@@ -132,36 +147,61 @@ class JobRunner:
 
     async def _dispatch(self) -> None:
         await self.engine_ready.wait()
-        loop = asyncio.get_running_loop()
         while not self._stopping.is_set():
-            queued = self.store.queued()
-            if not queued:
-                self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), 1.0)
-                except TimeoutError:
-                    pass
-                continue
-            job_id = queued[0]
-            self._cancel_flags[job_id] = threading.Event()
-            if not self.store.transition(job_id, RUNNING, "running", only_from=(QUEUED,)):
-                continue  # cancelled between listing and starting
+            try:
+                if not await self._run_next():
+                    await self._idle()
+            except StorageError:
+                await self._idle()  # reported to the guard already; the probe says when to go on
+            except Exception:  # noqa: BLE001 - the queue must outlive any one failure
+                incident("the job queue")
+                await self._idle()
+
+    async def _idle(self) -> None:
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), 1.0)
+        except TimeoutError:
+            pass
+
+    async def _run_next(self) -> bool:
+        """Run the next queued job; False when there was none to start (or the disk cannot take one)."""
+        if not self.guard.healthy:
+            return False
+        queued = self.store.queued()
+        if not queued:
+            return False
+        job_id = queued[0]
+        job = self.store.get(job_id)
+        attempt = job.attempts + 1
+        again = "" if attempt == 1 else f" again after a server restart (attempt {attempt} of {self.max_attempts})"
+        self._cancel_flags[job_id] = threading.Event()
+        try:
+            if not self.store.transition(job_id, RUNNING, "running" + again, only_from=(QUEUED,)):
+                return True  # cancelled between listing and starting
             self.running_job = job_id
             self.board.live[job_id] = LiveProgress(step_started=time.monotonic())
             self.board.changed()
-            try:
-                await loop.run_in_executor(self._executor, self._execute, job_id)
-            finally:
-                self.running_job = None
-                self.board.live.pop(job_id, None)
-                self._cancel_flags.pop(job_id, None)
-                self.board.changed()
-                self.on_finished()
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._execute, job_id, again)
+        finally:
+            self.running_job = None
+            self.board.live.pop(job_id, None)
+            self._cancel_flags.pop(job_id, None)
+            self.board.changed()
+        self.on_finished()
+        return True
 
     async def cancel(self, job_id: str, wait_s: float) -> int:
-        """Cancel a job: QUEUED -> CANCELLED now; RUNNING -> the engine stops at its next step
+        """Cancel a job: QUEUED -> CANCELLED now; RUNNING -> the engine stops at its next transformer block
         (waits up to wait_s for that). Returns the state afterwards."""
-        if self.store.transition(job_id, CANCELLED, "cancelled by a client", only_from=(QUEUED,)):
+        try:
+            cancelled = self.store.transition(job_id, CANCELLED, "cancelled by a client", only_from=(QUEUED,))
+        except StorageError:
+            job = self.store.get(job_id)
+            cancelled = job is not None and job.state == QUEUED
+            if cancelled:  # the database cannot take it now: it will, and the queue skips the job meanwhile
+                self.store.remember(job_id, CANCELLED, "cancelled by a client")
+        if cancelled:
             self.board.changed()
             return CANCELLED
         flag = self._cancel_flags.get(job_id)
@@ -179,11 +219,12 @@ class JobRunner:
         return queued.index(job_id) + 1 if job_id in queued else 0
 
     # ------------------------------------------------------------ worker thread
-    def _execute(self, job_id: str) -> None:
+    def _execute(self, job_id: str, again: str = "") -> None:
         job = self.store.get(job_id)
         live = self.board.live[job_id]
         flag = self._cancel_flags[job_id]
         t0 = time.monotonic()
+        deadline = t0 + self.job_timeout_s if self.job_timeout_s > 0 else float("inf")
 
         def on_plan(plan: dict) -> None:
             live.camera_move = _camera_move(plan)
@@ -198,34 +239,54 @@ class JobRunner:
             live.stage, live.step, live.total = stage, step, total
             self.board.changed()
 
+        def should_cancel() -> bool:  # asked between transformer blocks: cheap
+            return flag.is_set() or self._stopping.is_set() or time.monotonic() > deadline
+
         try:
+            shutil.rmtree(self.store.outputs_dir(job_id), ignore_errors=True)  # an earlier attempt's partial files
             m = job.manifest
-            inputs = self.store.inputs_dir(job_id)
-            req = manifest_to_request(m, *load_controls(inputs, m))
-            result = self.engine.render(req, progress=progress, on_plan=on_plan,
-                                        should_cancel=lambda: flag.is_set() or self._stopping.is_set())
+            req = manifest_to_request(m, *load_controls(self.store.inputs_dir(job_id), m))
+            result = self.engine.render(req, progress=progress, on_plan=on_plan, should_cancel=should_cancel)
             denoise_end = time.monotonic()
             camera_move = _camera_move(result.info)
-            self.store.transition(job_id, ENCODING, "encoding mp4 + wav", only_from=(RUNNING,),
+            self.store.transition(job_id, ENCODING, "encoding mp4 + wav" + again, only_from=(RUNNING,),
                                   camera_move=camera_move)
             progress("encoding", 0, 0)
             artifacts = self._write_outputs(job, result, timings={"render_s": denoise_end - t0})
-            self.store.transition(job_id, DONE, "done", artifacts=artifacts, only_from=(ENCODING,))
+            self._finish(job_id, DONE, "done", artifacts=artifacts, only_from=(ENCODING,))
             self.board.after_denoise_s = time.monotonic() - denoise_end
             self.board.job_seconds = time.monotonic() - t0
-        except Cancelled:
+        except Cancelled as e:
+            where = str(e).removeprefix("cancelled ")  # "inside denoising step 3/8", "before ..."
             if flag.is_set():
-                self.store.transition(job_id, CANCELLED, "cancelled by a client")
-            else:  # server shutting down: run it again after the restart
-                self.store.transition(job_id, QUEUED, "interrupted by a server shutdown; re-queued")
+                self._finish(job_id, CANCELLED, f"cancelled by a client, {where}")
+            elif self._stopping.is_set():  # server shutting down: run it again after the restart
+                self._finish(job_id, QUEUED, "interrupted by a server shutdown; re-queued")
+            else:
+                self._finish(job_id, FAILED, f"the job ran longer than this server's limit of "
+                             f"{self.job_timeout_s:g} s (--job-timeout) and was stopped {where}; try fewer frames, "
+                             "a smaller size or fewer steps", error_code="DEADLINE_EXCEEDED")
         except (EngineError, ShotError) as e:
             log.warning("job %s failed: %s: %s", job_id, e.code, e)
-            self.store.transition(job_id, FAILED, str(e), error_code=e.code)
+            self._finish(job_id, FAILED, str(e), error_code=e.code)
         except Exception as e:  # noqa: BLE001 - a bug must fail the job, never the server
-            log.error("job %s crashed:\n%s", job_id, traceback.format_exc())
-            self.store.transition(job_id, FAILED, f"internal error: {type(e).__name__}: {e}",
-                                  error_code="INTERNAL")
+            if is_storage_failure(e):
+                err = storage_error(e, f"writing job {job_id}")
+                self.guard.failed(err)
+                shutil.rmtree(self.store.outputs_dir(job_id), ignore_errors=True)  # partial results: space back
+                self._finish(job_id, FAILED, err.message, error_code=err.code)
+            else:
+                self._finish(job_id, FAILED, incident(f"job {job_id}"), error_code="INTERNAL")
         self.board.changed()
+
+    def _finish(self, job_id: str, state: int, message: str, *, error_code: str = "",
+                artifacts: Optional[list[dict]] = None, only_from: tuple[int, ...] = ()) -> None:
+        """A job's last transition; kept in memory and written later when the disk refuses it now."""
+        try:
+            self.store.transition(job_id, state, message, error_code=error_code, artifacts=artifacts,
+                                  only_from=only_from)
+        except StorageError:
+            self.store.remember(job_id, state, message, error_code=error_code, artifacts=artifacts)
 
     def _write_outputs(self, job: JobRecord, result: RenderResult, timings: dict) -> list[dict]:
         m = job.manifest

@@ -12,21 +12,30 @@ States follow `ltxrender.v1.JobState` numbers. Every change is a row in `transit
 with a millisecond timestamp, so a job's history survives restarts. All methods are
 thread-safe (one connection, one lock): the asyncio service and the engine worker thread
 both call them.
+
+A write that fails (full disk, read-only or vanished folder) raises `StorageError` and is reported
+to `on_failure`. The runner's last word on a job (FAILED, DONE...) is never lost to such a failure:
+`remember()` keeps it in memory, readers see it at once, and `flush_pending()` writes it once the
+disk takes writes again.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 from ..proto import render_pb2 as pb
+from .storage import StorageError, storage_error
 
 QUEUED, RUNNING, ENCODING = pb.JOB_STATE_QUEUED, pb.JOB_STATE_RUNNING, pb.JOB_STATE_ENCODING
 DONE, FAILED, CANCELLED = pb.JOB_STATE_DONE, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED
@@ -56,6 +65,7 @@ CREATE TABLE IF NOT EXISTS transitions (
   message TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, seq);
+CREATE TABLE IF NOT EXISTS probe (at_ms INTEGER NOT NULL);  -- one row, rewritten to test that writes work
 """
 
 
@@ -85,16 +95,18 @@ class JobRecord:
 
 
 class JobStore:
-    def __init__(self, data_dir: str | Path):
+    def __init__(self, data_dir: str | Path, on_failure: Callable[[StorageError], None] = lambda err: None):
         self.data_dir = Path(data_dir).expanduser().resolve()
         self.jobs_dir = self.data_dir / "jobs"
         self.incoming_dir = self.data_dir / "incoming"
+        self.on_failure = on_failure
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
         # Uploads that never completed (client or server died mid-stream) are garbage.
         shutil.rmtree(self.incoming_dir, ignore_errors=True)
         self.incoming_dir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._finished_bytes: dict[str, int] = {}  # job_id -> bytes of its folder, finished jobs only
+        self._pending: dict[str, dict] = {}  # job_id -> a final transition not yet written (disk full)
         self._db = sqlite3.connect(self.data_dir / "jobs.sqlite3", check_same_thread=False,
                                    isolation_level=None)
         self._db.row_factory = sqlite3.Row
@@ -105,10 +117,54 @@ class JobStore:
         with self._lock:
             self._db.close()
 
+    @contextmanager
+    def _writing(self, doing: str) -> Iterator[sqlite3.Connection]:
+        """One transaction under the lock; a storage failure rolls back and becomes a StorageError."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                yield self._db
+                self._db.execute("COMMIT")
+            except (sqlite3.Error, OSError) as e:
+                self._rollback()
+                raise self._failure(e, doing) from None
+
+    def _rollback(self) -> None:
+        try:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # a failed rollback leaves the transaction to SQLite's own recovery
+
+    def _failure(self, exc: BaseException, doing: str) -> StorageError:
+        err = storage_error(exc, doing)
+        self.on_failure(err)
+        return err
+
+    def probe_write(self) -> None:
+        """A real write of a file in each data folder and a database row, then the transitions that could not be
+        written before. Raises on failure (StorageGuard's recovery test)."""
+        for folder in (self.data_dir, self.incoming_dir, self.jobs_dir):
+            probe = folder / ".write-probe"
+            with open(probe, "wb") as f:
+                f.write(b"probe")
+                f.flush()
+                os.fsync(f.fileno())
+            probe.unlink()
+        with self._writing("testing the job database") as db:
+            db.execute("DELETE FROM probe")
+            db.execute("INSERT INTO probe VALUES (?)", (now_ms(),))
+        self.flush_pending()
+
     # ------------------------------------------------------------ files
     def new_incoming_dir(self) -> Path:
+        """A fresh upload folder with its `inputs/` (present even for a shot without controls)."""
         d = self.incoming_dir / uuid.uuid4().hex
-        d.mkdir(parents=True)
+        try:
+            (d / "inputs").mkdir(parents=True)
+        except OSError as e:
+            shutil.rmtree(d, ignore_errors=True)
+            raise self._failure(e, "storing an upload") from None
         return d
 
     def job_dir(self, job_id: str) -> Path:
@@ -136,23 +192,41 @@ class JobStore:
                     shutil.rmtree(incoming, ignore_errors=True)
                     return existing, False
             # The directory rename is atomic: a job row never points at half-written inputs.
-            incoming.rename(self.job_dir(job_id))
+            try:
+                incoming.rename(self.job_dir(job_id))
+            except OSError as e:
+                raise self._failure(e, "storing the upload") from None
             t = now_ms()
-            seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs").fetchone()[0]
-            self._db.execute(
-                "INSERT INTO jobs (job_id, request_id, manifest, manifest_sha256, state, created_ms, seq)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (job_id, request_id, manifest.SerializeToString(deterministic=True), manifest_sha256,
-                 QUEUED, t, seq))
-            self._db.execute("INSERT INTO transitions VALUES (?, ?, ?, ?)", (job_id, QUEUED, t, "submitted"))
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs").fetchone()[0]
+                self._db.execute(
+                    "INSERT INTO jobs (job_id, request_id, manifest, manifest_sha256, state, created_ms, seq)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (job_id, request_id, manifest.SerializeToString(deterministic=True), manifest_sha256,
+                     QUEUED, t, seq))
+                self._db.execute("INSERT INTO transitions VALUES (?, ?, ?, ?)", (job_id, QUEUED, t, "submitted"))
+                self._db.execute("COMMIT")
+            except (sqlite3.Error, OSError) as e:
+                self._rollback()
+                shutil.rmtree(self.job_dir(job_id), ignore_errors=True)  # no row: the files are garbage
+                raise self._failure(e, "recording the new job") from None
             return self._get(job_id), True
 
-    def get(self, job_id: str) -> Optional[JobRecord]:
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
+            try:
+                yield self._db
+            except sqlite3.Error as e:
+                raise self._failure(e, "reading the job database") from None
+
+    def get(self, job_id: str) -> Optional[JobRecord]:
+        with self._reading():
             return self._get(job_id)
 
     def get_by_request(self, request_id: str) -> Optional[JobRecord]:
-        with self._lock:
+        with self._reading():
             return self._get_by_request(request_id)
 
     def list(self, limit: int = 50, states: tuple[int, ...] = ()) -> list[JobRecord]:
@@ -162,20 +236,20 @@ class JobStore:
             q += f" WHERE state IN ({','.join('?' * len(states))})"
             args += list(states)
         q += " ORDER BY seq DESC LIMIT ?"
-        with self._lock:
-            return [self._row(r) for r in self._db.execute(q, (*args, limit)).fetchall()]
+        with self._reading() as db:
+            return [self._row(r) for r in db.execute(q, (*args, limit)).fetchall()]
 
     def queued(self) -> list[str]:
-        """Ids of QUEUED jobs in the order they will run."""
-        with self._lock:
-            rows = self._db.execute("SELECT job_id FROM jobs WHERE state = ? ORDER BY seq", (QUEUED,))
-            return [r[0] for r in rows.fetchall()]
+        """Ids of QUEUED jobs in the order they will run (a job whose end is not written yet is not one)."""
+        with self._reading() as db:
+            rows = db.execute("SELECT job_id FROM jobs WHERE state = ? ORDER BY seq", (QUEUED,))
+            return [r[0] for r in rows.fetchall() if r[0] not in self._pending]
 
     def transitions(self, job_id: str) -> list[tuple[int, int, str]]:
         """[(state, at_ms, message)] oldest first."""
-        with self._lock:
-            rows = self._db.execute("SELECT state, at_ms, message FROM transitions WHERE job_id = ?"
-                                    " ORDER BY rowid", (job_id,))
+        with self._reading() as db:
+            rows = db.execute("SELECT state, at_ms, message FROM transitions WHERE job_id = ? ORDER BY rowid",
+                              (job_id,))
             return [tuple(r) for r in rows.fetchall()]
 
     # ------------------------------------------------------------ transitions
@@ -184,7 +258,7 @@ class JobStore:
                    camera_move: Optional[str] = None) -> bool:
         """Move a job to `state` (optionally only if it is currently in one of `only_from`).
 
-        Returns False when the guard did not match (e.g. a cancel raced the worker).
+        Returns False when the guard did not match (e.g. a cancel raced the worker). Raises StorageError.
         """
         t = now_ms()
         sets = ["state = ?", "message = ?", "error_code = ?"]
@@ -205,12 +279,30 @@ class JobStore:
         if only_from:
             where += f" AND state IN ({','.join('?' * len(only_from))})"
             wargs += list(only_from)
-        with self._lock:
-            cur = self._db.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE {where}", (*args, *wargs))
+        with self._writing("recording a job's state") as db:
+            cur = db.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE {where}", (*args, *wargs))
             if cur.rowcount == 0:
                 return False
-            self._db.execute("INSERT INTO transitions VALUES (?, ?, ?, ?)", (job_id, state, t, message))
+            db.execute("INSERT INTO transitions VALUES (?, ?, ?, ?)", (job_id, state, t, message))
             return True
+
+    def remember(self, job_id: str, state: int, message: str, *, error_code: str = "",
+                 artifacts: Optional[list[dict]] = None) -> None:
+        """A job's final transition that the database could not take: readers see it now, flush_pending()
+        writes it later. Never raises."""
+        with self._lock:
+            self._pending[job_id] = {"state": state, "message": message, "error_code": error_code,
+                                     "artifacts": artifacts}
+
+    def flush_pending(self) -> None:
+        """Write the remembered transitions (raises StorageError while the disk still refuses)."""
+        with self._lock:
+            pending = list(self._pending.items())
+        for job_id, p in pending:
+            self.transition(job_id, p["state"], p["message"], error_code=p["error_code"], artifacts=p["artifacts"])
+            with self._lock:
+                if self._pending.get(job_id) is p:
+                    del self._pending[job_id]
 
     def recover(self, max_attempts: int) -> list[tuple[str, int]]:
         """After a restart: re-queue jobs that were RUNNING/ENCODING, or fail them.
@@ -219,11 +311,12 @@ class JobStore:
         `max_attempts` times (it may be what crashed the server). Returns [(job_id, new_state)].
         """
         changed = []
-        with self._lock:
-            rows = self._db.execute("SELECT job_id, attempts FROM jobs WHERE state IN (?, ?)",
-                                    (RUNNING, ENCODING)).fetchall()
-        for job_id, attempts in rows:
-            if not self.inputs_dir(job_id).is_dir():
+        with self._reading() as db:
+            rows = db.execute("SELECT job_id, attempts, manifest FROM jobs WHERE state IN (?, ?)",
+                              (RUNNING, ENCODING)).fetchall()
+        for job_id, attempts, manifest in rows:
+            needs_inputs = bool(pb.ShotManifest.FromString(manifest).controls)
+            if needs_inputs and not self.inputs_dir(job_id).is_dir():
                 self.transition(job_id, FAILED, "the server restarted and this job's input files are "
                                 "missing; submit the shot again", error_code="ABORTED")
                 changed.append((job_id, FAILED))
@@ -232,7 +325,8 @@ class JobStore:
                                 "not retrying (try fewer frames or a smaller size)", error_code="ABORTED")
                 changed.append((job_id, FAILED))
             else:
-                self.transition(job_id, QUEUED, "re-queued after a server restart")
+                self.transition(job_id, QUEUED, f"re-queued after a server restart (attempt {attempts + 1} of "
+                                f"{max_attempts})")
                 changed.append((job_id, QUEUED))
         return changed
 
@@ -241,8 +335,8 @@ class JobStore:
         the finished jobs' files total at most max_bytes. Queued/running jobs are never touched."""
         removed = []
         cutoff = now_ms() - int(max_age_days * 86400 * 1000)
-        with self._lock:
-            rows = self._db.execute(
+        with self._reading() as db:
+            rows = db.execute(
                 f"SELECT job_id, finished_ms FROM jobs WHERE state IN ({','.join('?' * len(TERMINAL))})"
                 " ORDER BY finished_ms, rowid", TERMINAL).fetchall()
         # A finished job's files never change, so each folder is walked once per server run, not
@@ -261,9 +355,9 @@ class JobStore:
 
     def _delete(self, job_id: str) -> None:
         self._finished_bytes.pop(job_id, None)
-        with self._lock:
-            self._db.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
-            self._db.execute("DELETE FROM transitions WHERE job_id = ?", (job_id,))
+        with self._writing("deleting an old job") as db:
+            db.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
+            db.execute("DELETE FROM transitions WHERE job_id = ?", (job_id,))
         shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
 
     # ------------------------------------------------------------ rows
@@ -277,6 +371,10 @@ class JobStore:
 
     def _row(self, r) -> JobRecord:
         d = dict(r)  # sqlite3.Row
+        pending = self._pending.get(d["job_id"])
+        if pending is not None:  # what the database will say once it can be written
+            d.update({k: v for k, v in pending.items() if v is not None})
+            d["artifacts"] = json.dumps(pending["artifacts"] or [])
         manifest = pb.ShotManifest.FromString(d["manifest"])
         return JobRecord(job_id=d["job_id"], request_id=d["request_id"] or "", manifest=manifest,
                          manifest_sha256=d["manifest_sha256"], state=d["state"], message=d["message"],

@@ -4,11 +4,17 @@ Rules (ltxrender.v1 FrameChunk): for each control of the manifest and each kind 
 frames arrive with index 0, 1, 2, ... ; a frame may span chunks whose `offset` is the byte
 position in its PNG; `end_of_frame` closes it. Streams may interleave. Each finished frame must
 decode as a PNG of exactly the control's width x height. Errors are `ShotError`s naming what to fix.
+
+Nothing is decoded before it is bounded: a frame may not grow past what a PNG of its size can need,
+and its IHDR header (bytes 16..24) must announce the control's size as soon as those bytes arrive,
+so a decompression bomb costs 24 bytes of attention. `add()` is cheap bookkeeping for the event
+loop; `store()` (verify, decode, write) is the blocking part, run in a worker thread.
 """
 
 from __future__ import annotations
 
 import io
+import struct
 from pathlib import Path
 from typing import Optional
 
@@ -19,6 +25,24 @@ from ..proto import render_pb2 as pb
 from .convert import ShotError
 
 KIND_NAMES = {pb.FRAME_KIND_CONTROL: "canvas", pb.FRAME_KIND_MASK: "mask"}
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def max_png_bytes(width: int, height: int) -> int:
+    """The most a PNG of width x height can need: 16-bit RGBA (8 bytes a pixel) + a filter byte a row
+    stored uncompressed, plus 1 MiB for zlib framing and ancillary chunks (ICC profile, text)."""
+    return 8 * width * height + height + 2**20
+
+
+def png_declared_size(head: bytes) -> Optional[tuple[int, int]]:
+    """(width, height) from a PNG's IHDR once 24 bytes are there; None before. ValueError: not a PNG."""
+    if len(head) < 24:
+        if not PNG_SIGNATURE.startswith(bytes(head[:8])):
+            raise ValueError("not a PNG")
+        return None
+    if head[:8] != PNG_SIGNATURE or head[12:16] != b"IHDR":
+        raise ValueError("not a PNG")
+    return struct.unpack(">II", head[16:24])
 
 
 def frame_path(inputs_dir: Path, control: int, kind: str, index: int) -> Path:
@@ -40,7 +64,8 @@ class ShotUpload:
         self.done = dict.fromkeys(self.expected, 0)  # finished frames per (control, kind)
         self.partial: dict[tuple[int, str], Optional[bytearray]] = dict.fromkeys(self.expected)
 
-    def add(self, chunk: pb.FrameChunk) -> None:
+    def add(self, chunk: pb.FrameChunk) -> Optional[tuple[int, str, int, bytes]]:
+        """Take one chunk; returns (control, kind, index, png) when it finished a frame (pass it to store())."""
         kind = KIND_NAMES.get(chunk.kind)
         if kind is None:
             raise ShotError("INVALID_ARGUMENT", f"frame chunk kind {chunk.kind} is unknown; use CONTROL or MASK")
@@ -68,25 +93,50 @@ class ShotUpload:
         if chunk.offset != len(buf):
             raise ShotError("INVALID_ARGUMENT", f"{what} frame {index}: chunk offset {chunk.offset} but "
                             f"{len(buf)} bytes were received; send a frame's chunks in order")
+        checked = len(buf) >= 24  # the header was checked when it arrived
         buf += chunk.data
         self.partial[key] = buf
-        if chunk.end_of_frame:
-            self._finish(key, index, bytes(buf))
-            self.partial[key] = None
-            self.done[key] += 1
+        w, h = self.size[chunk.control]
+        if len(buf) > max_png_bytes(w, h):
+            raise ShotError("INVALID_ARGUMENT", f"{what} frame {index} is over {max_png_bytes(w, h)} bytes, more "
+                            f"than a {w}x{h} PNG can need; re-export it as a plain PNG")
+        if not checked:
+            self._check_header(chunk.control, what, index, buf, final=chunk.end_of_frame)
+        if not chunk.end_of_frame:
+            return None
+        self.partial[key] = None
+        self.done[key] += 1
+        return chunk.control, kind, index, bytes(buf)
 
-    def _finish(self, key: tuple[int, str], index: int, png: bytes) -> None:
-        control, kind = key
+    def _check_header(self, control: int, what: str, index: int, head: bytearray, final: bool) -> None:
+        try:
+            declared = png_declared_size(head)
+        except ValueError:
+            raise ShotError("INVALID_ARGUMENT", f"{what} frame {index} is not a PNG; send PNG bytes") from None
+        if declared is None:
+            if final:
+                raise ShotError("INVALID_ARGUMENT", f"{what} frame {index} does not decode as a PNG (only "
+                                f"{len(head)} bytes); re-export the frame")
+            return
+        want = self.size[control]
+        if declared != want:
+            raise ShotError("INVALID_ARGUMENT", f"{what} frame {index} declares {declared[0]}x{declared[1]} pixels "
+                            f"in its PNG header but controls[{control}] is {want[0]}x{want[1]}; export the canvas "
+                            "at the size the manifest announces")
+
+    def store(self, frame: tuple[int, str, int, bytes]) -> None:
+        """Verify and decode one finished frame (bounded by its checked header), then write it. Blocking."""
+        control, kind, index, png = frame
         what = f"controls[{control}] {kind}"
-        if png[:8] != b"\x89PNG\r\n\x1a\n":
-            raise ShotError("INVALID_ARGUMENT", f"{what} frame {index} is not a PNG; send PNG bytes")
         try:
             with Image.open(io.BytesIO(png)) as img:
-                img.load()
+                img.verify()  # chunk CRCs and structure, no pixels
+            with Image.open(io.BytesIO(png)) as img:
+                img.load()  # the pixels: at most the announced size, checked above
                 size = img.size
-        except (UnidentifiedImageError, OSError, ValueError) as e:
-            raise ShotError("INVALID_ARGUMENT", f"{what} frame {index} does not decode as a PNG ({e}); "
-                            "re-export the frame") from None
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+            raise ShotError("INVALID_ARGUMENT", f"{what} frame {index} does not decode as a PNG (corrupt or "
+                            "truncated data); re-export the frame") from None
         want = self.size[control]
         if size != want:
             raise ShotError("INVALID_ARGUMENT", f"{what} frame {index} is {size[0]}x{size[1]} but the "

@@ -79,3 +79,19 @@ def test_export_bench_times_every_canvas_kind_at_both_sizes():
         spent += 9 * (t1 + t2)
     # per-frame numbers times 9 frames (plus the export table, warm-ups excluded) fit in the wall time
     assert spent + 9 * sum(export_rows) <= wall + 0.1, out
+def test_load_bench_verifies_every_job_and_prints_its_figures(tmp_path):
+    from render_backend.engine.ltx2.test_model import make_test_model
+
+    model = make_test_model(tmp_path / "tiny")
+    out = run_bench("load.py", "--model", str(model))
+    verified = re.search(r"^jobs finished: (\d+)/(\d+) verified", out, flags=re.M)
+    assert verified and verified.groups() == ("20", "20"), out  # --quick: 20 clients x 1 shot
+    rate = re.search(r"^throughput: (\d+\.\d) jobs/min \((\d+) jobs in (\d+\.\d) s\)", out, flags=re.M)
+    assert rate and int(rate.group(2)) == 20 and float(rate.group(1)) > 0, out
+    # Jobs per minute is the count over the printed duration (both rounded).
+    assert abs(20 / float(rate.group(3)) * 60 / float(rate.group(1)) - 1) < 0.05, out
+    p50, p95 = map(float, re.search(r"^time to first event: p50 (\d+\.\d+) s, p95 (\d+\.\d+) s", out, flags=re.M).groups())
+    assert 0 < p50 <= p95 < 60, out
+    peak, warm = map(float, re.search(r"^server peak RSS: (\d+) MiB \(after one warm-up job: (\d+) MiB\)", out,
+                                      flags=re.M).groups())
+    assert 100 < warm <= peak < 4096, out  # the whole server process with torch and the tiny model

@@ -16,7 +16,7 @@ from render_backend.client import RenderClient
 from render_backend.demo import synthetic_shot
 from render_backend.media import sha256_of
 from render_backend.proto import render_pb2 as pb
-from render_backend.server.store import CANCELLED, DONE, FAILED, QUEUED, RUNNING, JobStore
+from render_backend.server.store import CANCELLED, DONE, ENCODING, FAILED, QUEUED, RUNNING, JobStore
 
 from .conftest import SLOW, running_server, wait_serving, wait_state
 
@@ -65,7 +65,9 @@ def test_killed_server_keeps_done_results_and_requeues_the_running_job(engine, t
         final = client.wait(running.job_id, timeout=120)
         assert final.state == pb.JOB_STATE_DONE, final.message
         history = [(s, msg) for s, _, msg in store.transitions(running.job_id)]
-        assert (QUEUED, "re-queued after a server restart") in history
+        assert (QUEUED, "re-queued after a server restart (attempt 2 of 2)") in history
+        assert (RUNNING, "running again after a server restart (attempt 2 of 2)") in history
+        assert (ENCODING, "encoding mp4 + wav again after a server restart (attempt 2 of 2)") in history
         assert [s for s, _ in history].count(RUNNING) == 2 and store.get(running.job_id).attempts == 2
 
 
@@ -82,9 +84,9 @@ def test_graceful_stop_puts_the_running_job_back_in_the_queue(engine, tmp_path):
 
 
 def _stored_job(store: JobStore, request_id: str) -> str:
-    incoming = store.new_incoming_dir()
-    (incoming / "inputs").mkdir()
-    job, created = store.create(pb.ShotManifest(request_id=request_id, prompt="p"), "sha", incoming)
+    incoming = store.new_incoming_dir()  # with its inputs/ folder
+    manifest = pb.ShotManifest(request_id=request_id, prompt="p", controls=[pb.ControlInput(kind="depth")])
+    job, created = store.create(manifest, "sha", incoming)
     assert created
     return job.job_id
 

@@ -181,7 +181,7 @@ def test_stream_errors_name_the_frame_and_the_fix(served):
         ([head, pb.SubmitShotRequest(frame=pb.FrameChunk(kind=pb.FRAME_KIND_CONTROL, index=0,
                                                           data=png_bytes(__import__("numpy").zeros((32, 32, 3), "uint8")),
                                                           end_of_frame=True))],
-         "controls[0] canvas frame 0 is 32x32 but the manifest says controls[0] is 64x64"),
+         "controls[0] canvas frame 0 declares 32x32 pixels in its PNG header but controls[0] is 64x64"),
         ([head, pb.SubmitShotRequest(frame=pb.FrameChunk(kind=pb.FRAME_KIND_MASK, index=0, data=controls[0],
                                                           end_of_frame=True))],
          "mask frames were sent for controls[0] but its has_mask is false"),

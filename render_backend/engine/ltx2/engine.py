@@ -44,6 +44,7 @@ from .adapters import activate, load_adapters
 from .attention import build_video_self_bias, install_reference_bias
 from .conditioning import plan_conditioning
 from .guidance import GuidancePlan, default_guidance, default_steps
+from .interrupt import cancel_points, long_running_blocks
 from .latents import decode_video_audio, upsample_tokens
 from .references import encode_reference
 from .schedules import (
@@ -61,6 +62,7 @@ from .stages import DISTILLED_LORA_ADAPTER, find_beside, stage_2_unavailable
 from .variant import resolve_variant
 
 MIN_FRAMES = FRAME_STEP + 1  # 9: the shortest clip a shot may be
+MIN_SIDE = 2 * SIZE_MULTIPLE  # 64: the VAE decoder pads by reflection, which needs 2 latent cells a side
 
 
 class LTX2Engine:
@@ -96,8 +98,9 @@ class LTX2Engine:
         self.loras: dict[str, LoraInfo] = {}
         self._bias = None
         self.loaded = False
-        # Final target and audio latents of the last render, (1, N, C) float32 on CPU: for tests and
-        # benchmarks that compare generations more finely than 8-bit video.
+        self._at = ""  # where the generation is ("denoising step 3/8"), for cancel messages
+        # Final target latents of the last render, (1, N, C) float32 on CPU: for tests and benchmarks
+        # that compare generations more finely than 8-bit video.
         self.last_latents: torch.Tensor | None = None
         self.last_audio_latents: torch.Tensor | None = None
 
@@ -158,6 +161,7 @@ class LTX2Engine:
             two_stage=stages == 2, gpu_memory_free_bytes=int(free), latent_cell=SIZE_MULTIPLE,
             loras=tuple(info.capability() for info in self.loras.values()), variant_source=self.variant_source,
             default_stages=stages, single_stage_reason=self._single_stage_reason(),
+            min_width=MIN_SIDE, min_height=MIN_SIDE,
             guidance=self.guidance.describe(self.variant))
 
     def check_request(self, req: RenderRequest) -> list[str]:
@@ -176,9 +180,10 @@ class LTX2Engine:
             raise NotLoaded("the model is still loading; try again when the server reports SERVING")
         self.check_request(req)
         oom = None
+        should_cancel = should_cancel or (lambda: False)
         try:
-            return self._generate(req, progress or (lambda *a: None), should_cancel or (lambda: False),
-                                  on_plan or (lambda plan: None))
+            with cancel_points(long_running_blocks(self.pipe), should_cancel, lambda: self._at):
+                return self._generate(req, progress or (lambda *a: None), should_cancel, on_plan or (lambda plan: None))
         except RuntimeError as e:  # torch.OutOfMemoryError, or a CUDA "out of memory" error
             if not (isinstance(e, torch.OutOfMemoryError) or "out of memory" in str(e).lower()):
                 raise
@@ -273,6 +278,7 @@ class LTX2Engine:
         if should_cancel():
             raise Cancelled(f"cancelled after denoising step {total_steps}/{total_steps}")
         progress("decoding", 0, 1)
+        self._at = "decoding"
         t0 = time.perf_counter()
         video, audio = decode_video_audio(pipe, latents, audio_latents, (lf, lh, lw), audio_len, mel_bins, device)
         timings["decode_s"] = time.perf_counter() - t0
@@ -359,6 +365,7 @@ class LTX2Engine:
             step = step_offset + i + 1
             if should_cancel():
                 raise Cancelled(f"cancelled before denoising step {step}/{total_steps}")
+            self._at = f"denoising step {step}/{total_steps}"
             # One transformer pass per guidance term (guidance.py); distilled: the prompt's pass only.
             video_v, audio_v = transformer(t, latents, audio_latents, text)
             if guidance.passes > 1:
