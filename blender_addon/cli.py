@@ -274,6 +274,84 @@ def run_submit(args: argparse.Namespace) -> int:
     return 0 if result.state == "done" else 1
 
 
+def add_render_animation_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "render-animation", help="render a frame range as continuous takes (resumable, farm-ready)",
+        description="Render a range of a .blend on render server(s) as continuous takes: each shot is cut into "
+        "model-sized windows that continue from one another and are assembled into one video + soundtrack of "
+        "exactly the requested frames. Rerun the same command to resume. Exit code 0 only when every shot is "
+        "assembled. See docs/render-farm.md.")
+    p.add_argument("blend", type=Path, help="the .blend file (its LTX Render panel settings are used)")
+    p.add_argument("--frames", default="", help="ranges as render farms write them: 1-240 or '1-30, 47-327' "
+                   "(default: the scene's range)")
+    p.add_argument("--server", action="append", required=True, metavar="HOST:PORT",
+                   help="render server; repeat it to spread shots over several servers (windows of one shot "
+                   "stay on one)")
+    p.add_argument("--out", type=Path, required=True, help="output folder: animation.json, one folder per shot, "
+                   "the .blend copy with the takes in its sequencer")
+    p.add_argument("--token-file", default="", help="file with the bearer token (or set LTX_RENDER_TOKEN)")
+    p.add_argument("--tls", action="store_true", help="connect with TLS")
+    p.add_argument("--ca", default="", help="CA certificate (PEM) for a self-signed TLS server")
+    p.add_argument("--scene", default="", help="scene name (default: the file's active scene)")
+    p.add_argument("--prompt", default="", help="override the prompt stored in the .blend")
+    p.add_argument("--control-lora", default="", help="control LoRA (default: the .blend's, else the server's)")
+    p.add_argument("--kind", default="", choices=["", "auto", *CANVAS_KIND_CHOICES], help="canvas kind to export")
+    p.add_argument("--max-frames", type=int, default=121, help="frames per window, 8k+1 (default 121)")
+    p.add_argument("--overlap", type=int, default=17, help="frames a window re-renders from the previous one, "
+                   "8m+1 (default 17)")
+    p.add_argument("--strength", type=float, default=0.5, help="continuity strength in [0, 1] (default 0.5)")
+    p.add_argument("--markers", action="store_true", help="start a new shot at every timeline marker")
+    p.add_argument("--image-sequence", action="store_true", help="also write each take as NNNNNN.png frames")
+    p.add_argument("--progress", choices=["text", "json"], default="text",
+                   help="json: one JSON object per event on stdout, for farm managers")
+    p.add_argument("--timeout", type=float, default=24 * 3600.0, help="stop following after N seconds (the "
+                   "servers go on; rerun to resume)")
+    p.set_defaults(run=run_render_animation)
+
+
+def run_render_animation(args: argparse.Namespace) -> int:
+    from .headless import render_animation_blend
+
+    if args.ca and not args.tls:
+        raise UsageError("--ca needs --tls (the certificate is only used for TLS connections)")
+    from .core.animation import check_overlap, parse_frame_ranges
+
+    if args.frames:
+        parse_frame_ranges(args.frames)  # bad ranges fail before Blender loads the file
+    check_overlap(args.overlap, args.max_frames)
+    as_json = args.progress == "json"
+
+    def progress(event: dict) -> None:
+        if as_json:
+            print(json.dumps(event), flush=True)
+        elif event["event"] != "progress":
+            where = f"shot {event['shot_index']}/{event['shots']}" + (
+                f" window {event['window']}/{event['windows']}" if event["window"] else "")
+            eta = f", ETA {event['eta_s']:.0f} s" if event["eta_s"] is not None else ""
+            print(f"  {where}: {event['event']} ({event['frames_done']}/{event['frames_total']} frames{eta})",
+                  flush=True)
+
+    say = (lambda line: print(json.dumps({"event": "message", "message": line}), flush=True)) if as_json else \
+        (lambda line: print(line, flush=True))
+    t0 = time.perf_counter()
+    try:
+        result = render_animation_blend(
+            args.blend, out_dir=args.out, servers=args.server, frames=args.frames, token_file=args.token_file,
+            tls=args.tls, ca_cert=args.ca, scene_name=args.scene, prompt=args.prompt, control_lora=args.control_lora,
+            kind=args.kind, max_frames=args.max_frames, overlap=args.overlap, strength=args.strength,
+            markers=args.markers, image_sequence=args.image_sequence, timeout_s=args.timeout, progress=progress,
+            say=say)
+    except RuntimeError as exc:
+        print(f"render-animation failed: {exc}", file=sys.stderr)
+        return 1
+    summary = {"event": "finished", "state": result.state, "message": result.message,
+               "takes": [str(t) for t in result.takes], "job_file": str(result.job_file), "blend": str(result.blend),
+               "seconds": round(time.perf_counter() - t0, 1)}
+    print(json.dumps(summary) if as_json else f"{result.state}: {result.message} ({summary['seconds']} s); "
+          f"job file {result.job_file}", flush=True)
+    return 0 if result.state == "done" else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m blender_addon.cli",
                                      description="LTX-2 neural rendering for Blender, headless.")
@@ -283,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_export_parser(subparsers)
     add_render_parser(subparsers)
     add_submit_parser(subparsers)
+    add_render_animation_parser(subparsers)
     return parser
 
 

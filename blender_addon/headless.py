@@ -182,3 +182,86 @@ def _apply_overrides(scene, *, kind: str, targets, armatures, camera_mode: str, 
             settings.armatures.add().object = rig
         say(f"the scene names no targets: following collections {', '.join(c.name for c in meshes) or 'none'} "
             f"and armatures {', '.join(r.name for r in rigs) or 'none'}; pass --targets / --armatures to choose")
+
+
+@dataclass
+class AnimationResult:
+    blend: Path  # the saved copy, with the takes in its sequencer
+    job_file: Path
+    state: str  # "done", "failed", "cancelled"
+    message: str
+    takes: list[Path]  # assembled take folders, in shot order
+
+
+def render_animation_blend(blend: Path, *, out_dir: Path, servers: list[str], frames: str = "", token_file: str = "",
+                           tls: bool = False, ca_cert: str = "", scene_name: str = "", prompt: str = "",
+                           control_lora: str = "", kind: str = "", max_frames: int = 121, overlap: int = 17,
+                           strength: float = 0.5, markers: bool = False, image_sequence: bool = False,
+                           timeout_s: float = 24 * 3600.0, progress=None, say=print) -> AnimationResult:
+    """Render a range of `blend` as continuous takes on `servers` (shots spread over them), into
+    out_dir (animation.json, one folder per shot, the .blend copy with the takes in its sequencer).
+    Rerunning with the same out_dir resumes. Raises ValueError for input the user must fix."""
+    import bpy
+
+    from .client.profiles import ServerProfile
+    from .core import animation as an
+    from .operators import records
+    from .operators.animation import AnimationRender
+    from .ui.preferences import addon_preferences, store_limits
+
+    blend, out_dir = Path(blend), Path(out_dir)
+    if not blend.is_file():
+        raise ValueError(f"{blend}: no such .blend file")
+    if not servers:
+        raise ValueError("give at least one --server HOST:PORT")
+    bpy.ops.wm.open_mainfile(filepath=str(blend.resolve()), load_ui=False)
+    enable_addon()
+    scene = bpy.context.scene
+    if scene_name:
+        scene = bpy.data.scenes.get(scene_name)
+        if scene is None:
+            raise ValueError(f"no scene {scene_name!r} in {blend.name}; scenes: "
+                             f"{', '.join(s.name for s in bpy.data.scenes)}")
+        bpy.context.window.scene = scene
+    settings = scene.ltx_render
+    if prompt:
+        settings.prompt = prompt
+    ranges = an.parse_frame_ranges(frames) if frames.strip() else [(scene.frame_start, scene.frame_end)]
+    prefs = addon_preferences()
+    items = [_headless_profile(prefs, server, tls, ca_cert, token_file) for server in servers]
+    for i, item in enumerate(items):  # one preferences profile per server
+        item.name = f"{HEADLESS_PROFILE}-{i + 1}" if len(items) > 1 else HEADLESS_PROFILE
+    limits = server_limits_of(items[0].to_profile(), timeout_s)
+    for item in items:
+        store_limits(item.name, limits)
+    settings.profile = items[0].name
+    _apply_overrides(scene, kind=kind, targets=None, armatures=None, camera_mode="", camera_lora="", say=say)
+    if control_lora:
+        settings.control_lora = control_lora
+    elif not settings.control_lora.strip() and (settings.targets or settings.armatures):
+        from .client.limits import choose_control_lora
+
+        name, why = choose_control_lora(limits, settings.canvas_kind)
+        settings.control_lora = name
+        say(f"the scene names no control LoRA: using the server's {why}; pass --control-lora to choose")
+    most = min(max_frames, int(limits.get("max_frames") or max_frames))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    copy = out_dir.resolve() / blend.name
+    bpy.ops.wm.save_as_mainfile(filepath=str(copy))
+    profiles: list[ServerProfile] = [item.to_profile() for item in items]
+    runner = AnimationRender(scene, profiles, ranges, out_dir, max_frames=most - (most - 1) % 8, overlap=overlap,
+                             strength=strength, markers=[m.frame for m in scene.timeline_markers] if markers else [],
+                             image_sequence=image_sequence, progress=progress)
+    if runner.resumed:
+        job = runner.job
+        say(f"resuming {out_dir / an.JOB_FILE}: {job.windows_done} of {job.windows_total} windows already done")
+    try:
+        records.run_blocking(runner, timeout_s)
+    except TimeoutError as exc:
+        say(str(exc))
+    state, message = runner.outcome()
+    bpy.ops.wm.save_mainfile()
+    from .client.animation_runner import take_dir
+
+    takes = [take_dir(out_dir, s) for s in runner.job.shots if s.done]
+    return AnimationResult(copy, out_dir / an.JOB_FILE, state, message, takes)

@@ -116,6 +116,14 @@ class RenderClient:
         except grpc.RpcError as err:
             raise self._problem(err) from None
 
+    def submit_manifest(self, manifest: pb.ShotManifest) -> pb.SubmitShotResponse:
+        """A shot that carries no frames (an assembly of windows already on the server)."""
+        try:
+            return self._stub.SubmitShot(iter([pb.SubmitShotRequest(manifest=manifest)]),
+                                         timeout=max(60.0, self.timeout_s), metadata=self._metadata)
+        except grpc.RpcError as err:
+            raise self._problem(err) from None
+
     def watch(self, job_id: str) -> Iterator[pb.JobEvent]:
         """Job events until the stream ends (the job is final) or the caller stops iterating."""
         call = self._stub.WatchJob(pb.WatchJobRequest(job_id=job_id), metadata=self._metadata)

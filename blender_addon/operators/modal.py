@@ -5,7 +5,7 @@ stays responsive; Esc cancels. Without a window (blender -b, bpy as a module) th
 run to completion in execute().
 
 A runner (ShotRender, AnimationRender, JobsWatch) has .scene_name, .keys (request ids),
-.tick(budget_s) -> done, and .cancel().
+.tick(budget_s) -> done, and .cancel(); AnimationRender also .outcome() -> (state, message).
 """
 
 from __future__ import annotations
@@ -94,6 +94,11 @@ class ServerOptions:
             self.report({"WARNING"}, f"scene {runner.scene_name!r} was deleted during the render")
             return {"CANCELLED"}
         settings.busy = False
+        if hasattr(runner, "outcome"):  # Render Animation: its job file, not per-shot records, knows
+            state, message = runner.outcome()
+            settings.status_text = message
+            self.report({"INFO" if state == "done" else "ERROR" if state == "failed" else "WARNING"}, message)
+            return {"FINISHED"} if state == "done" else {"CANCELLED"}
         keys = list(runner.keys)
         records = [j for j in settings.jobs if j.request_id in keys]
         failed = [j for j in records if j.state == jobs.FAILED]
@@ -126,6 +131,8 @@ def modal_step(runner, event_type: str, budget_s: float = 0.05) -> set[str]:
         return {"RUNNING_MODAL"}
     if event_type == "TIMER":
         if runner.tick(budget_s):
+            if hasattr(runner, "outcome"):
+                return {"FINISHED"} if runner.outcome()[0] == "done" else {"CANCELLED"}
             keys = list(runner.keys)
             scene = bpy.data.scenes[runner.scene_name]
             done = [records.find_job(scene, k) for k in keys]
