@@ -137,7 +137,7 @@ class ShotUpload:
         want = self.size[key]
         if declared != want:
             raise ShotError("INVALID_ARGUMENT", f"{what} frame {index} declares {declared[0]}x{declared[1]} pixels "
-                            f"in its PNG header but {_stream(*key).split(' ')[0]} is {want[0]}x{want[1]}; export "
+                            f"in its PNG header but {_stream(key[1], key[0]).split(' ')[0]} is {want[0]}x{want[1]}; export "
                             "the frames at the size the manifest announces")
 
     def store(self, frame: tuple[int, str, int, bytes]) -> None:

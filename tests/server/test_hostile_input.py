@@ -73,14 +73,14 @@ def test_a_frame_larger_than_its_size_can_need_is_refused_while_it_streams(serve
     assert _incoming(server) == []
 
 
-@pytest.mark.parametrize("kind", [99, 4, -1])
+@pytest.mark.parametrize("kind", [99, 6, -1])
 def test_fetch_with_an_artifact_kind_that_does_not_exist_is_invalid_argument(served, kind):
     _, client = served
     job = client.submit(*synthetic_shot(9, 64, 64, steps=1))
     client.wait(job.job_id, timeout=60)
     code, details = _refused(lambda: list(client.fetch_chunks(job.job_id, kind)))
     assert code == "INVALID_ARGUMENT" and f"artifact kind {kind} does not exist" in details, details
-    assert "1 (VIDEO_MP4), 2 (AUDIO_WAV) or 3 (SIDECAR_JSON)" in details
+    assert "1 (VIDEO_MP4), 2 (AUDIO_WAV), 3 (SIDECAR_JSON), 4 (TAIL_ZIP) or 5 (FRAMES_ZIP)" in details
 
 
 def test_an_unbounded_job_id_is_not_echoed_back(served):
