@@ -67,6 +67,27 @@ def test_the_generation_is_read_from_the_files(models):
         "up blocks; diffusion_decoder/ present (LTX-2.5's diffusion VAE decoder)")
 
 
+def test_a_hub_id_is_read_through_the_hub_cache(models, monkeypatch):
+    # A hub id's configs come through hf_hub_download (the cache, with HF_HUB_OFFLINE=1); a file the repo
+    # does not have (no diffusion_decoder/ in a 2.3 repo) counts as absent.
+    import huggingface_hub
+    from huggingface_hub.errors import EntryNotFoundError
+
+    asked = []
+
+    def download(repo, name):
+        asked.append((repo, name))
+        path = models["2.3"] / name
+        if not path.is_file():
+            raise EntryNotFoundError(f"{name} not in {repo}")
+        return str(path)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", download)
+    generation = read_generation("Lightricks/LTX-2.5-Diffusers")  # the repo name says 2.5; its files say 2.3
+    assert (generation.name, generation.diffusion_decoder) == ("ltx-2.3", False)
+    assert ("Lightricks/LTX-2.5-Diffusers", "diffusion_decoder/config.json") in asked
+
+
 def test_a_folder_named_after_another_generation_loads_as_what_its_files_say(models, tmp_path):
     for version, name in (("2.3", "LTX-2.5-Diffusers"), ("2.5", "ltx-2-19b-distilled"), ("2.0", "ltx-2.3-22b-dev")):
         copy = tmp_path / name
