@@ -47,6 +47,7 @@ from ..request import (
 from .adapters import activate, load_adapters
 from .attention import build_video_self_bias, install_reference_bias
 from .conditioning import plan_conditioning
+from .frame_conditions import PinnedFrames
 from .generation import Generation, read_generation
 from .guidance import GuidancePlan, default_guidance, default_steps
 from .interrupt import cancel_points, long_running_blocks
@@ -267,6 +268,7 @@ class LTX2Engine:
         # 3. Reference canvases -> clean tokens, positions (scaled by each factor), strengths.
         t0 = time.perf_counter()
         refs = [encode_reference(pipe, r, width, height, req.fps, device, torch.float32) for r in plan.references]
+        pinned = self._pinned(plan, width, height, req.fps, generator, device)
         timings["reference_encode_s"] = time.perf_counter() - t0
 
         # 4. Denoise with this request's LoRAs, references and guidance.
@@ -276,7 +278,7 @@ class LTX2Engine:
         t0 = time.perf_counter()
         latents, audio_latents, sigmas = self._denoise(
             latents, audio_latents, (lf, lh, lw), refs, (text, negative), guidance, (sigmas, shift), req.fps,
-            progress, should_cancel, step_offset=0, total_steps=total_steps,
+            progress, should_cancel, step_offset=0, total_steps=total_steps, pinned=pinned,
             sampler=(sampler, int(req.seed) + ANCESTRAL_NOISE_SEED_OFFSET))
         timings["denoise_s"] = time.perf_counter() - t0
 
@@ -292,9 +294,11 @@ class LTX2Engine:
             audio_latents = (1 - s0) * audio_latents + s0 * audio_noise
             stage2 = self._stage_2_adapters(plan.stage2_adapters)
             activate(self.pipe, stage2)
+            # Frame conditions hold stage 2's first frames too, at full size; IC references stay in stage 1.
+            pinned = self._pinned(plan, req.width, req.height, req.fps, generator, device)
             latents, audio_latents, stage2_sigmas = self._denoise(
                 latents, audio_latents, (lf, lh, lw), [], (text, None), GuidancePlan(), (STAGE_2_SIGMAS, False),
-                req.fps, progress, should_cancel, step_offset=steps, total_steps=total_steps)
+                req.fps, progress, should_cancel, step_offset=steps, total_steps=total_steps, pinned=pinned)
             timings["stage2_s"] = time.perf_counter() - t0
         self.last_latents = latents.detach().float().cpu()
         self.last_audio_latents = audio_latents.detach().float().cpu()
@@ -346,12 +350,23 @@ class LTX2Engine:
         connect = lambda e, m: pipe.connectors(e, m, padding_side=pipe.tokenizer_padding_side)  # noqa: E731
         return connect(embeds, mask), connect(neg_embeds, neg_mask) if negative else None
 
+    def _pinned(self, plan, width: int, height: int, fps: float, generator, device) -> PinnedFrames | None:
+        """The frame condition (frame_conditions.py) encoded at this stage's size, or None."""
+        if not plan.conditions:
+            return None
+        (condition,) = plan.conditions  # checks.py allows one, at the shot's start
+        encoded = encode_reference(self.pipe, condition, width, height, fps, device, torch.float32)
+        noise = torch.randn(encoded.tokens.shape, generator=generator).to(device)
+        return PinnedFrames(encoded.tokens.float(), float(condition.strength), noise)
+
     def _denoise(self, latents, audio_latents, grid, refs, texts, guidance: GuidancePlan, schedule, fps, progress,
-                 should_cancel, step_offset: int, total_steps: int, sampler: tuple[str, int] = ("euler", 0)):
+                 should_cancel, step_offset: int, total_steps: int, pinned: PinnedFrames | None = None,
+                 sampler: tuple[str, int] = ("euler", 0)):
         """The denoising loop over schedule = (sigmas, shift); reference tokens ride along at t=0 and are
-        never updated. sampler = (name, noise seed): "euler", or "euler_ancestral" with fresh noise from its
-        own generator (video then audio each step). Returns (latents, audio latents, the sigmas the
-        scheduler stepped through + final 0)."""
+        never updated; `pinned` holds the shot's first latent frames to a frame condition (re-applied after
+        every step, ancestral noise included, as ltx-pipelines re-applies its mask). sampler = (name, noise
+        seed): "euler", or "euler_ancestral" with fresh noise from its own generator (video then audio each
+        step). Returns (latents, audio latents, the sigmas the scheduler stepped through + final 0)."""
         pipe, device = self.pipe, latents.device
         lf, lh, lw = grid
         num_target = latents.shape[1]
@@ -377,8 +392,8 @@ class LTX2Engine:
             perturbed: STG (the guidance's blocks skip their self-attention); isolated: no audio<->video."""
             video_in = torch.cat([latents, ref_tokens], dim=1)  # (1, N+R, C)
             t_b = t.expand(1).to(torch.float32)  # (1,)
-            video_t = torch.cat([t_b[:, None].expand(1, num_target),
-                                 torch.zeros(1, num_ref, device=device)], dim=1)  # (1, N+R): refs at t=0
+            target_t = pinned.timesteps(t_b, num_target) if pinned else t_b[:, None].expand(1, num_target)
+            video_t = torch.cat([target_t, torch.zeros(1, num_ref, device=device)], dim=1)  # (1, N+R): refs at t=0
             video_text, audio_text, text_mask = text
             pred_video, pred_audio = pipe.transformer(
                 hidden_states=video_in.to(self.dtype), audio_hidden_states=audio_latents.to(self.dtype),
@@ -397,6 +412,8 @@ class LTX2Engine:
             if should_cancel():
                 raise Cancelled(f"cancelled before denoising step {step}/{total_steps}")
             self._at = f"denoising step {step}/{total_steps}"
+            if pinned is not None:
+                latents = pinned.apply(latents, scheduler.sigmas[i])
             # One transformer pass per guidance term (guidance.py); distilled: the prompt's pass only.
             video_v, audio_v = transformer(t, latents, audio_latents, text)
             if guidance.passes > 1:
@@ -409,6 +426,8 @@ class LTX2Engine:
                 video_v, audio_v = guidance.velocities(passes, latents, audio_latents, float(scheduler.sigmas[i]))
             latents = scheduler.step(video_v, t, latents, return_dict=False, **step_noise)[0]
             audio_latents = audio_scheduler.step(audio_v, t, audio_latents, return_dict=False, **step_noise)[0]
+            if pinned is not None:
+                latents = pinned.apply(latents, scheduler.sigmas[i + 1])  # the model's own value is not kept
             progress("denoising", step, total_steps)
         self._bias.clear()
         return latents, audio_latents, [round(float(s), 6) for s in scheduler.sigmas]
@@ -441,6 +460,8 @@ class LTX2Engine:
             "camera": plan.camera,
             "references": [{"name": r.name, "reference_downscale_factor": r.factor, "tokens": int(r.tokens.shape[1]),
                             "latent_grid": list(r.latent_shape)} for r in refs],
+            "conditions": [{"start_frame": c.start_frame, "frames": c.num_frames, "strength": c.strength,
+                            "held": "in place: the shot's first latent frames"} for c in req.conditions],
             "target_tokens": num_target,
             "attention_bias": "ltx-core: log(strength) on target<->reference video self-attention",
             "cpu_offload": self.cpu_offload, "vae_tiling": self.vae_tiling,
