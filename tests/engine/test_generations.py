@@ -305,3 +305,19 @@ def test_asking_for_a_diffusion_decoder_the_checkpoint_lacks_says_so(tiny_model_
         LTX2Engine(str(tiny_model_2_3), upsampler=None, video_decoder="diffusion").load()
     with pytest.raises(ValueError, match="--video-decoder must be one of auto, conv, diffusion"):
         LTX2Engine(str(tiny_model_2_3), video_decoder="natten")
+
+
+def test_a_frame_condition_holds_through_ltx_2_5s_ancestral_noise(tiny_model_2_5):
+    # Lightricks' DistilledPipeline re-applies its conditioning mask after each ancestral step's noise; the
+    # engine re-pins the held frames after every step the same way, so they end exactly on the condition.
+    from render_backend.engine.ltx2.references import ReferenceCanvas, encode_reference
+    from render_backend.engine.request import FrameCondition
+
+    engine = LTX2Engine(str(tiny_model_2_5), upsampler=None, video_decoder="conv")
+    engine.load()
+    condition = np.random.default_rng(3).integers(0, 256, (9, 64, 64, 3), dtype=np.uint8)
+    held = encode_reference(engine.pipe, ReferenceCanvas("c", condition, 1, 1.0), 64, 64, 24.0,
+                            torch.device("cpu"), torch.float32).tokens[0]
+    result = engine.render(request(num_frames=17, conditions=[FrameCondition(frames=condition)]))
+    assert result.info["sampler"]["stage1"] == "euler_ancestral"  # a frame condition is not an IC-LoRA canvas
+    assert float((engine.last_latents[0][:held.shape[0]] - held).abs().max()) < 1e-6
