@@ -4,10 +4,10 @@
                          [--token-file F] [--tls-cert C --tls-key K] [--lora NAME=PATH ...] [--lora-dir DIR]
                          [--device cuda] [--dtype auto|bf16|fp16|fp32] [--cpu-offload] [--vae-tiling]
                          [--upsampler auto|none|PATH] [--variant distilled|dev] [--distilled-lora PATH]
-                         [--job-timeout SECONDS] [--min-free-mib MIB]
+                         [--video-decoder auto|conv|diffusion] [--job-timeout SECONDS] [--min-free-mib MIB]
     render-backend render BUNDLE_DIR --out DIR --model PATH_OR_HUB_ID [--lora NAME=PATH ...]
                           [--control-lora NAME] [--prompt TEXT] [--seed N] [--steps N] [--stages 1|2]
-    render-backend make-test-model DIR [--variant distilled|dev]
+    render-backend make-test-model DIR [--version 2.0|2.3|2.5] [--variant distilled|dev]
 """
 
 from __future__ import annotations
@@ -75,7 +75,8 @@ def _engine(args):
         return engine_class(args.engine)(model, device=args.device, dtype=args.dtype, loras=loras or None,
                                          cpu_offload=args.cpu_offload, vae_tiling=args.vae_tiling,
                                          upsampler=args.upsampler, variant=args.variant,
-                                         distilled_lora=args.distilled_lora, lora_canvases=canvases)
+                                         distilled_lora=args.distilled_lora, lora_canvases=canvases,
+                                         video_decoder=args.video_decoder)
     except ValueError as e:  # a --upsampler / --distilled-lora path that is not one
         raise SystemExit(f"error: {e}") from None
 
@@ -100,6 +101,9 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--distilled-lora", default="auto",
                    help="Lightricks' distilled LoRA for stage 2 of a dev model; auto (default) = the one "
                    "*distilled*lora*.safetensors in the model folder; none = no two-stage for dev")
+    p.add_argument("--video-decoder", choices=("auto", "conv", "diffusion"), default="auto",
+                   help="auto (default): LTX-2.5's diffusion VAE decoder when the checkpoint has diffusion_decoder/, "
+                   "else the VAE's conv decoder; conv: always the conv decoder (less GPU memory)")
 
 
 def cmd_serve(args) -> int:
@@ -202,9 +206,9 @@ def cmd_make_test_model(args) -> int:
     from .engine.ltx2.test_model import make_test_model
 
     t0 = time.monotonic()
-    path = make_test_model(args.dir, variant=args.variant)
-    print(f"tiny random LTX-2 ({args.variant}) in {path} ({time.monotonic() - t0:.1f} s); LoRAs in {path / 'loras'}.\n"
-          "Its output is noise: it exists to test every stage without downloading weights.")
+    path = make_test_model(args.dir, variant=args.variant, version=args.version)
+    print(f"tiny random LTX-{args.version} ({args.variant}) in {path} ({time.monotonic() - t0:.1f} s); LoRAs in "
+          f"{path / 'loras'}.\nIts output is noise: it exists to test every stage without downloading weights.")
     return 0
 
 
@@ -248,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("make-test-model", help="write the tiny random LTX-2 (+ LoRAs) used by tests and the demo")
     t.add_argument("dir")
+    t.add_argument("--version", choices=("2.0", "2.3", "2.5"), default="2.0",
+                   help="the LTX generation whose layout it has (default 2.0): LTX-2, LTX-2.3 or LTX-2.5")
     t.add_argument("--variant", choices=("distilled", "dev"), default="distilled",
                    help="which checkpoint it imitates (marked in its scheduler config, as real ones are)")
     t.set_defaults(func=cmd_make_test_model)

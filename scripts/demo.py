@@ -1,6 +1,7 @@
 """`./dev demo`: the main job, end to end, on this machine.
 
-1. makes the tiny random LTX-2 (./.cache/test-model) unless --model is given,
+1. makes the tiny random LTX-2 (./.cache/test-model; --model-version 2.3 or 2.5: that generation's,
+   in ./.cache/test-model-2.3 or -2.5) unless --model is given,
 2. starts `render-backend serve` on a free loopback port (a real server process),
 3. builds the example Blender scene (a rigged character walking on a set while the camera does a
    dolly zoom) and saves it as out/source/walk_dolly_zoom.blend,
@@ -128,6 +129,8 @@ def describe_media(mp4: Path, wav: Path) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="./dev demo", description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", help="a diffusers LTX-2 folder to serve (default: the tiny test model)")
+    ap.add_argument("--model-version", choices=("2.0", "2.3", "2.5"), default="2.0",
+                    help="the LTX generation of the tiny test model (default 2.0; ignored with --model)")
     ap.add_argument("--out", type=Path, default=ROOT / "out", help="results folder (default ./out)")
     ap.add_argument("--frames", type=int, default=25, help="shot length, 8k+1 (default 25)")
     ap.add_argument("--size", type=int, nargs=2, default=(256, 160), metavar=("WIDTH", "HEIGHT"))
@@ -137,8 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     from render_backend.engine.ltx2.test_model import make_test_model
 
     tiny = args.model is None
-    model = Path(args.model) if args.model else make_test_model(ROOT / ".cache" / "test-model")
-    print(f"==> model: {model}{' (tiny, random weights)' if tiny else ''}")
+    cache = ROOT / ".cache" / ("test-model" if args.model_version == "2.0" else f"test-model-{args.model_version}")
+    model = Path(args.model) if args.model else make_test_model(cache, version=args.model_version)
+    print(f"==> model: {model}{f' (tiny LTX-{args.model_version}, random weights)' if tiny else ''}")
     if (out / "renders").exists():
         shutil.rmtree(out / "renders")  # one demo take, not a growing pile
     out.mkdir(parents=True, exist_ok=True)
@@ -176,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     take = result.takes[0]
     sidecar = json.loads((take / "sidecar.json").read_text())
     camera, engine = sidecar.get("camera") or {}, sidecar.get("engine") or {}
+    print(f"    model: {sidecar.get('model', {}).get('model_generation')} (read from its files); "
+          f"{engine.get('video_decoder')}; stage-1 sampler {(engine.get('sampler') or {}).get('stage1')}")
     print(f"    camera: classified as {camera.get('move')!r} -> preset {camera.get('preset')!r} "
           f"(confidence {camera.get('confidence', 0):.2f}); LoRAs: "
           + ", ".join(f"{lo['name']} x{lo['weight']:g}" for lo in engine.get("loras", [])))

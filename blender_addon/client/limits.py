@@ -32,6 +32,7 @@ def server_limits(caps: pb.Capabilities) -> dict:
                               if lo.kind in reads_canvas},
         "canvases": {lo.name: lo.canvas for lo in caps.loras if lo.kind == pb.LORA_KIND_CONTROL and lo.canvas},
         "bases": {lo.name: lo.base_model for lo in caps.loras if lo.base_model},
+        "model_generation": caps.model_generation,
         "controls": sorted(lo.name for lo in caps.loras if lo.kind == pb.LORA_KIND_CONTROL),
         "camera_presets": sorted(lo.name for lo in caps.loras if lo.kind == pb.LORA_KIND_CAMERA_PRESET),
         "camera_trajectories": sorted(lo.name for lo in caps.loras if lo.kind == pb.LORA_KIND_CAMERA_TRAJECTORY),

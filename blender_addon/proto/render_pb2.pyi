@@ -105,7 +105,7 @@ class LoraInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[LoraKind, str]] = ..., reference_downscale_factor: _Optional[int] = ..., camera_move: _Optional[str] = ..., sha256: _Optional[str] = ..., rank: _Optional[int] = ..., canvas: _Optional[str] = ..., base_model: _Optional[str] = ..., reference_temporal_scale_factor: _Optional[int] = ...) -> None: ...
 
 class Capabilities(_message.Message):
-    __slots__ = ("protocol_version", "server_version", "model_id", "model_variant", "loras", "frame_step", "max_frames", "size_multiple", "max_width", "max_height", "gpu_memory_free_bytes", "device", "default_steps", "default_guidance_scale", "default_fps", "audio_sample_rate", "two_stage", "auth_required", "engine", "min_frames", "latent_cell", "min_fps", "max_fps", "max_steps", "max_guidance_scale", "max_prompt_chars", "max_lora_weight", "variant_source", "default_stages", "guidance", "min_width", "min_height")
+    __slots__ = ("protocol_version", "server_version", "model_id", "model_variant", "loras", "frame_step", "max_frames", "size_multiple", "max_width", "max_height", "gpu_memory_free_bytes", "device", "default_steps", "default_guidance_scale", "default_fps", "audio_sample_rate", "two_stage", "auth_required", "engine", "min_frames", "latent_cell", "min_fps", "max_fps", "max_steps", "max_guidance_scale", "max_prompt_chars", "max_lora_weight", "variant_source", "default_stages", "guidance", "min_width", "min_height", "model_generation")
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
     SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
@@ -138,6 +138,7 @@ class Capabilities(_message.Message):
     GUIDANCE_FIELD_NUMBER: _ClassVar[int]
     MIN_WIDTH_FIELD_NUMBER: _ClassVar[int]
     MIN_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    MODEL_GENERATION_FIELD_NUMBER: _ClassVar[int]
     protocol_version: str
     server_version: str
     model_id: str
@@ -170,7 +171,8 @@ class Capabilities(_message.Message):
     guidance: str
     min_width: int
     min_height: int
-    def __init__(self, protocol_version: _Optional[str] = ..., server_version: _Optional[str] = ..., model_id: _Optional[str] = ..., model_variant: _Optional[str] = ..., loras: _Optional[_Iterable[_Union[LoraInfo, _Mapping]]] = ..., frame_step: _Optional[int] = ..., max_frames: _Optional[int] = ..., size_multiple: _Optional[int] = ..., max_width: _Optional[int] = ..., max_height: _Optional[int] = ..., gpu_memory_free_bytes: _Optional[int] = ..., device: _Optional[str] = ..., default_steps: _Optional[int] = ..., default_guidance_scale: _Optional[float] = ..., default_fps: _Optional[float] = ..., audio_sample_rate: _Optional[int] = ..., two_stage: _Optional[bool] = ..., auth_required: _Optional[bool] = ..., engine: _Optional[str] = ..., min_frames: _Optional[int] = ..., latent_cell: _Optional[int] = ..., min_fps: _Optional[float] = ..., max_fps: _Optional[float] = ..., max_steps: _Optional[int] = ..., max_guidance_scale: _Optional[float] = ..., max_prompt_chars: _Optional[int] = ..., max_lora_weight: _Optional[float] = ..., variant_source: _Optional[str] = ..., default_stages: _Optional[int] = ..., guidance: _Optional[str] = ..., min_width: _Optional[int] = ..., min_height: _Optional[int] = ...) -> None: ...
+    model_generation: str
+    def __init__(self, protocol_version: _Optional[str] = ..., server_version: _Optional[str] = ..., model_id: _Optional[str] = ..., model_variant: _Optional[str] = ..., loras: _Optional[_Iterable[_Union[LoraInfo, _Mapping]]] = ..., frame_step: _Optional[int] = ..., max_frames: _Optional[int] = ..., size_multiple: _Optional[int] = ..., max_width: _Optional[int] = ..., max_height: _Optional[int] = ..., gpu_memory_free_bytes: _Optional[int] = ..., device: _Optional[str] = ..., default_steps: _Optional[int] = ..., default_guidance_scale: _Optional[float] = ..., default_fps: _Optional[float] = ..., audio_sample_rate: _Optional[int] = ..., two_stage: _Optional[bool] = ..., auth_required: _Optional[bool] = ..., engine: _Optional[str] = ..., min_frames: _Optional[int] = ..., latent_cell: _Optional[int] = ..., min_fps: _Optional[float] = ..., max_fps: _Optional[float] = ..., max_steps: _Optional[int] = ..., max_guidance_scale: _Optional[float] = ..., max_prompt_chars: _Optional[int] = ..., max_lora_weight: _Optional[float] = ..., variant_source: _Optional[str] = ..., default_stages: _Optional[int] = ..., guidance: _Optional[str] = ..., min_width: _Optional[int] = ..., min_height: _Optional[int] = ..., model_generation: _Optional[str] = ...) -> None: ...
 
 class CameraFrame(_message.Message):
     __slots__ = ("fx", "fy", "cx", "cy", "world_to_camera", "lens_mm")

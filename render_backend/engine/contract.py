@@ -62,7 +62,9 @@ class EngineCapabilities:
     size_multiple (for the default number of stages; size_multiple_for(stages) for a request's).
 
     model_variant: "distilled" or "dev"; variant_source: how it was decided (the checkpoint's
-    marker file, or the --variant flag). default_stages: 2 = two-stage (references ride in a
+    marker file, or the --variant flag). model_generation: "ltx-2", "ltx-2.3" or "ltx-2.5", read from
+    the checkpoint's files ("" for engines without generations); model_generation_source: what the
+    files said. default_stages: 2 = two-stage (references ride in a
     half-size first stage, latent upsampler, full-size refine), 1 = one stage at full size; a
     request may ask for fewer (stages=1: fast preview), never more. single_stage_reason: why two
     stages are not available ("" when they are). two_stage: default_stages == 2.
@@ -95,6 +97,8 @@ class EngineCapabilities:
     guidance: str = ""
     min_width: int = 0  # smallest output that renders; 0 = size_multiple
     min_height: int = 0
+    model_generation: str = ""
+    model_generation_source: str = ""
 
     def lora(self, name: str) -> Optional[LoraCapability]:
         return next((lo for lo in self.loras if lo.name == name), None)

@@ -140,15 +140,32 @@ def infer_canvas(name: str, metadata: dict[str, str], declared: str | None = Non
 
 
 def infer_base(name: str, metadata: dict[str, str]) -> str | None:
-    """'ltx-2', 'ltx-2.3', 'ltx-2.5' from metadata or the published file name; None when unknown."""
+    """'ltx-2', 'ltx-2.3', 'ltx-2.5' from metadata or the published file name; None when unknown.
+
+    Versions are read as major.minor ("2.3.1" is LTX-2.3); 2.4 is Lightricks' internal number for
+    LTX-2.5 (ltx-pipelines selects its 2.5 parameters from model_version >= 2.4)."""
     raw = (metadata.get("ltx_blender_base") or metadata.get("model_version") or "").strip().lower()
     if raw:
         version = raw.removeprefix("ltx-").removeprefix("ltx")
-        version = {"2": "2", "2.0": "2", "2.0.0": "2", "2.3": "2.3", "2.3.0": "2.3", "2.5": "2.5",
-                   "2.5.0": "2.5"}.get(version, version)
+        match = re.fullmatch(r"(\d+)(?:\.(\d+))?(?:\.\d+)*", version)
+        if match:
+            major, minor = int(match.group(1)), int(match.group(2) or 0)
+            minor = 5 if (major, minor) == (2, 4) else minor
+            version = f"{major}" if minor == 0 else f"{major}.{minor}"
         return f"ltx-{version}"
     lowered = name.lower().replace("_", "-")
     return next((base for prefix, base in PUBLISHED_BASES if lowered.startswith(prefix)), None)
+
+
+def check_lora_base(info: LoraInfo, generation: str, model: str) -> None:
+    """Refuse a LoRA whose declared base generation is not the checkpoint's, naming both (a LoRA only
+    works on the base model it was trained on; an undeclared base is left to the shape check)."""
+    if info.base is None or info.base == generation:
+        return
+    said = ("its metadata" if info.metadata.get("ltx_blender_base") or info.metadata.get("model_version")
+            else "its published file name")
+    raise LoraMismatch(f"LoRA {info.name!r} was trained for {info.base} ({said}) but {model} is an {generation} "
+                       f"checkpoint; install a LoRA made for {generation}, or serve an {info.base} checkpoint")
 
 
 def _parse_factor(name: str, raw: str | None, key: str = "reference_downscale_factor") -> int | None:

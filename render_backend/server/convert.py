@@ -59,7 +59,8 @@ def capabilities_to_proto(caps: EngineCapabilities, auth_required: bool) -> pb.C
         max_fps=lim.max_fps, max_steps=lim.max_steps, max_guidance_scale=lim.max_guidance_scale,
         max_prompt_chars=lim.max_prompt_chars, max_lora_weight=lim.max_lora_weight,
         variant_source=caps.variant_source, default_stages=caps.stages, guidance=caps.guidance,
-        min_width=max(caps.min_width, caps.size_multiple), min_height=max(caps.min_height, caps.size_multiple))
+        min_width=max(caps.min_width, caps.size_multiple), min_height=max(caps.min_height, caps.size_multiple),
+        model_generation=caps.model_generation)
     for lo in caps.loras:
         c.loras.add(name=lo.name, kind=LORA_KINDS.get(lo.kind, pb.LORA_KIND_UNSPECIFIED),
                     reference_downscale_factor=lo.reference_downscale_factor or 0,

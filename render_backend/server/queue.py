@@ -337,7 +337,8 @@ def result_sidecar(m: pb.ShotManifest, result: RenderResult, *, model: dict, tim
 
 def model_info(caps) -> dict:
     """What a sidecar records about the model (EngineCapabilities -> plain dict)."""
-    return {"engine": caps.engine, "model_id": caps.model_id, "model_variant": caps.model_variant,
+    return {"engine": caps.engine, "model_id": caps.model_id, "model_generation": caps.model_generation,
+            "generation_source": caps.model_generation_source, "model_variant": caps.model_variant,
             "variant_source": caps.variant_source, "default_stages": caps.stages, "guidance": caps.guidance,
             "device": caps.device, "dtype": caps.dtype}
 

@@ -90,12 +90,19 @@ def test_check_reports_health_model_loras_and_limits(live_server):
         assert client.last_health == "SERVING"
     assert caps.protocol_version == "2.0" and caps.max_frames == live_server.engine.capabilities().max_frames
     limits = server_limits(caps)
-    # The reference_downscale_factor of every LoRA that reads a canvas; a single-stage server.
-    assert limits["reference_factors"] == {"control": 1, "control_peft": 1, CONTROL_X2: 2, "camera_trajectory": 4}
-    assert not limits["two_stage"] and limits["controls"] == ["control", "control_peft", CONTROL_X2]
-    assert limits["camera_presets"] == sorted(f"camera_{m}" for m in (
-        "dolly_in", "dolly_out", "dolly_left", "dolly_right", "jib_up", "jib_down", "static"))
+    # The reference_downscale_factor of every LoRA that reads a canvas; a single-stage server. The tiny
+    # LTX-2 also carries stand-ins for Lightricks' published LTX-2 LoRAs.
+    published = {"ltx-2-19b-ic-lora-canny-control": 1, "ltx-2-19b-ic-lora-depth-control": 1,
+                 "ltx-2-19b-ic-lora-pose-control": 1, "ltx-2-19b-ic-lora-union-ref0.5": 2}
+    assert limits["reference_factors"] == {"control": 1, "control_peft": 1, CONTROL_X2: 2, "camera_trajectory": 4,
+                                           **published}
+    assert not limits["two_stage"] and limits["controls"] == sorted(["control", "control_peft", CONTROL_X2,
+                                                                      *published])
+    moves = ("dolly_in", "dolly_out", "dolly_left", "dolly_right", "jib_up", "jib_down", "static")
+    assert limits["camera_presets"] == sorted([f"camera_{m}" for m in moves] + [
+        f"ltx-2-19b-lora-camera-control-{m.replace('_', '-')}" for m in moves])
     assert limits["camera_trajectories"] == ["camera_trajectory"]
+    assert limits["model_generation"] == "ltx-2" and limits["bases"]["ltx-2-19b-ic-lora-union-ref0.5"] == "ltx-2"
 
 
 @pytest.mark.parametrize("case, reason, words", [

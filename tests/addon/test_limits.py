@@ -121,3 +121,18 @@ def test_a_scene_without_a_control_lora_gets_the_servers_that_fits():
         choose_control_lora(dict(limits, model_generation="ltx-2", canvases={"blender": "depth+pose",
                                                                              "mystery": "edges",
                                                                              "old_depth": "depth"}), "pose")
+
+
+def test_server_limits_keep_the_model_generation_so_the_pick_fits_it():
+    from blender_addon.client.limits import choose_control_lora
+
+    caps = _caps(pb.LoraInfo(name="ltx-2-19b-ic-lora-depth-control", kind=CONTROL, reference_downscale_factor=1,
+                             canvas="depth", base_model="ltx-2"),
+                 pb.LoraInfo(name="ltx-2.3-22b-ic-lora-union-control-ref0.5", kind=CONTROL,
+                             reference_downscale_factor=2, canvas="depth,pose,edges", base_model="ltx-2.3"))
+    caps.model_generation = "ltx-2.3"
+    limits = json.loads(json.dumps(server_limits(caps)))  # as stored in the preferences
+    assert limits["model_generation"] == "ltx-2.3"
+    assert choose_control_lora(limits, "depth")[0] == "ltx-2.3-22b-ic-lora-union-control-ref0.5"  # not the 2.0 one
+    caps.model_generation = ""  # an older server: every LoRA is a candidate, by name
+    assert choose_control_lora(server_limits(caps), "depth")[0] == "ltx-2-19b-ic-lora-depth-control"

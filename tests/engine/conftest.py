@@ -25,6 +25,32 @@ def tiny_dev_model(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_model_2_3(tmp_path_factory):
+    """The tiny LTX-2.3 (gated attention, cross-attention modulation, 48 kHz vocoder with BWE)."""
+    from render_backend.engine.ltx2.test_model import make_test_model
+
+    return make_test_model(tmp_path_factory.mktemp("engine") / "tiny-ltx2.3", version="2.3")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_2_5(tmp_path_factory):
+    """The tiny LTX-2.5 (as 2.3 plus Gemma 4, bias-free feed-forward, diffusion VAE decoder)."""
+    from render_backend.engine.ltx2.test_model import make_test_model
+
+    return make_test_model(tmp_path_factory.mktemp("engine") / "tiny-ltx2.5", version="2.5")
+
+
+@pytest.fixture(scope="session")
+def engine_2_3(tiny_model_2_3):
+    """One-stage engine on the tiny LTX-2.3."""
+    from render_backend.engine.ltx2.engine import LTX2Engine
+
+    e = LTX2Engine(str(tiny_model_2_3), device="cpu", upsampler=None)
+    e.load()
+    return e
+
+
+@pytest.fixture(scope="session")
 def engine(tiny_model):
     """One stage at the request's size (no upsampler): most tests pin what one step does. The default,
     two stages with the upsampler beside the model, is pinned in test_modes.py and test_variants.py."""

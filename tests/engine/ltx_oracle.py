@@ -44,7 +44,8 @@ finally:
         del sys.modules["torchaudio"]
 
 # diffusers name -> ltx-core name: the inverse of diffusers' scripts/convert_ltx2_to_diffusers.py
-# (LTX_2_0_TRANSFORMER_KEYS_RENAME_DICT and its adaln_single special case), longest first.
+# (LTX_2_0_TRANSFORMER_KEYS_RENAME_DICT and its adaln_single special case, plus LTX_2_3's
+# prompt_adaln_single renames), longest first.
 _TO_LTX = [
     ("av_cross_attn_video_scale_shift.", "av_ca_video_scale_shift_adaln_single."),
     ("av_cross_attn_audio_scale_shift.", "av_ca_audio_scale_shift_adaln_single."),
@@ -56,7 +57,8 @@ _TO_LTX = [
     (".norm_k.", ".k_norm."),
 ]
 _PREFIXES = [("audio_proj_in.", "audio_patchify_proj."), ("proj_in.", "patchify_proj."),
-             ("audio_time_embed.", "audio_adaln_single."), ("time_embed.", "adaln_single.")]
+             ("audio_time_embed.", "audio_adaln_single."), ("time_embed.", "adaln_single."),
+             ("audio_prompt_adaln.", "audio_prompt_adaln_single."), ("prompt_adaln.", "prompt_adaln_single.")]
 
 
 def ltx_key(key: str) -> str:
@@ -70,7 +72,11 @@ def ltx_key(key: str) -> str:
 
 
 def ltx_model(model_dir) -> LTXModel:
-    """ltx-core's LTXModel (fp32) holding the weights of `<model_dir>/transformer` (diffusers layout), strictly."""
+    """ltx-core's LTXModel (fp32) holding the weights of `<model_dir>/transformer` (diffusers layout), strictly.
+
+    LTX-2.0 and LTX-2.3 layouts (ltx-core 1.0.0's `apply_gated_attention` and `cross_attention_adaln`;
+    an LTX-2.3 model has no caption projection: its connectors project). LTX-2.5 (ff_bias false) is
+    newer than ltx-core 1.0.0: NotImplementedError."""
     import json
     from pathlib import Path
 
@@ -79,8 +85,10 @@ def ltx_model(model_dir) -> LTXModel:
     folder = Path(model_dir) / "transformer"
     cfg = types.SimpleNamespace(**json.loads((folder / "config.json").read_text()))
     weights = load_file(str(folder / "diffusion_pytorch_model.safetensors"))
-    if cfg.gated_attn or cfg.cross_attn_mod:
-        raise NotImplementedError("the oracle maps LTX-2.0 layouts (the tiny model's)")
+    if not getattr(cfg, "ff_bias", True):
+        raise NotImplementedError("ltx-core 1.0.0 has no LTX-2.5 transformer (bias-free feed-forward, keyframe "
+                                  "position embedding); it maps LTX-2.0 and LTX-2.3 layouts")
+    projections = getattr(cfg, "use_prompt_embeddings", True)  # LTX-2.0: the caption projection is in the DiT
     sizes = {"caption_channels": cfg.caption_channels, "num_attention_heads": cfg.num_attention_heads,
              "attention_head_dim": cfg.attention_head_dim, "audio_num_attention_heads": cfg.audio_num_attention_heads,
              "audio_attention_head_dim": cfg.audio_attention_head_dim}
@@ -97,8 +105,9 @@ def ltx_model(model_dir) -> LTXModel:
         audio_positional_embedding_max_pos=[cfg.audio_pos_embed_max_pos],
         av_ca_timestep_scale_multiplier=cfg.cross_attn_timestep_scale_multiplier,
         rope_type=LTXRopeType(cfg.rope_type), double_precision_rope=cfg.rope_double_precision,
-        caption_projection=create_caption_projection(sizes),
-        audio_caption_projection=create_caption_projection(sizes, audio=True))
+        caption_projection=create_caption_projection(sizes) if projections else None,
+        audio_caption_projection=create_caption_projection(sizes, audio=True) if projections else None,
+        apply_gated_attention=cfg.gated_attn, cross_attention_adaln=cfg.cross_attn_mod)
     state = {ltx_key(k): v.float() for k, v in weights.items()}
     model.load_state_dict(state, strict=True)
     return model.eval()

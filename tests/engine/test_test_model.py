@@ -19,10 +19,13 @@ def test_layout_has_every_pipeline_folder_and_lora(tiny_model):
                    "scheduler"):
         assert (tiny_model / folder).is_dir(), folder
     names = sorted(p.stem for p in (tiny_model / "loras").glob("*.safetensors"))
-    assert names == sorted(["control", "control_peft", "camera_trajectory"] + [
-        f"camera_{m}" for m in ("dolly_in", "dolly_out", "dolly_left", "dolly_right", "jib_up", "jib_down",
-                                "static")])
-    assert is_complete(tiny_model)
+    moves = ("dolly_in", "dolly_out", "dolly_left", "dolly_right", "jib_up", "jib_down", "static")
+    published = [f"ltx-2-19b-ic-lora-{c}-control" for c in ("depth", "pose", "canny")] + [
+        "ltx-2-19b-ic-lora-union-ref0.5"] + [f"ltx-2-19b-lora-camera-control-{m.replace('_', '-')}" for m in moves]
+    assert names == sorted(["control", "control_peft", "camera_trajectory"] + [f"camera_{m}" for m in moves]
+                           + published)
+    assert is_complete(tiny_model) and is_complete(tiny_model, "distilled", "2.0")
+    assert not is_complete(tiny_model, version="2.3")
 
 
 def test_lora_key_formats_metadata_and_nonzero_b(tiny_model):

@@ -39,8 +39,21 @@ def test_an_unknown_variant_is_refused_naming_both(tiny_model, capsys):
 def test_engine_flags_reach_the_engine(tiny_model):
     from render_backend.cli import _engine, build_parser
 
-    args = build_parser().parse_args(["serve", "--model", str(tiny_model), "--variant", "dev", "--upsampler", "none"])
+    args = build_parser().parse_args(["serve", "--model", str(tiny_model), "--variant", "dev", "--upsampler", "none",
+                                      "--video-decoder", "conv"])
     engine = _engine(args)
-    assert (engine.variant_override, engine.upsampler) == ("dev", None)
+    assert (engine.variant_override, engine.upsampler, engine.video_decoder_request) == ("dev", None, "conv")
     default = _engine(build_parser().parse_args(["serve", "--model", str(tiny_model)]))
     assert (default.variant_override, default.upsampler) == (None, str(tiny_model / "latent_upsampler"))
+    assert default.video_decoder_request == "auto"
+
+
+def test_make_test_model_writes_the_asked_generation(tmp_path, capsys):
+    from render_backend.engine.ltx2.generation import read_generation
+
+    assert main(["make-test-model", str(tmp_path / "m"), "--version", "2.3"]) == 0
+    assert read_generation(str(tmp_path / "m")).name == "ltx-2.3"
+    assert "tiny random LTX-2.3 (distilled)" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["make-test-model", str(tmp_path / "x"), "--version", "3.0"])
+    assert "--version: invalid choice: '3.0' (choose from '2.0', '2.3', '2.5')" in capsys.readouterr().err

@@ -16,6 +16,10 @@ size with every LoRA and the references, latent 2x upsampler, stage 2 = a short 
 size from sigma 0.909 with the plain LoRAs only (camera presets, styles: Lightricks' IC-LoRA
 pipeline drops the IC-LoRA there; its other pipelines keep plain LoRAs in both stages), no
 guidance, plus Lightricks' distilled LoRA for a dev model. stages=1: one stage at full size.
+
+Generations: LTX-2, 2.3 and 2.5 (generation.py, read from the checkpoint's files) share this loop;
+diffusers' configs carry their architectures. Chosen per generation here: dev steps and STG block
+(guidance.py), the stage-1 sampler (schedules.py) and the video decoder (video_decoders.py).
 """
 
 from __future__ import annotations
@@ -44,11 +48,13 @@ from .adapters import activate, load_adapters
 from .attention import build_video_self_bias, install_reference_bias
 from .conditioning import plan_conditioning
 from .frame_conditions import PinnedFrames
+from .generation import Generation, read_generation
 from .guidance import GuidancePlan, default_guidance, default_steps
 from .interrupt import cancel_points, long_running_blocks
 from .latents import decode_video_audio, upsample_tokens
 from .references import encode_reference
 from .schedules import (
+    ANCESTRAL_NOISE_SEED_OFFSET,
     FRAME_STEP,
     MAX_FRAMES,
     MAX_SIDE,
@@ -58,9 +64,11 @@ from .schedules import (
     make_scheduler,
     resolve_dtype,
     sigma_schedule,
+    stage_1_sampler,
 )
 from .stages import DISTILLED_LORA_ADAPTER, find_beside, stage_2_unavailable
 from .variant import resolve_variant
+from .video_decoders import check_video_decoder, choose_video_decoder, describe, load_diffusion_decoder
 
 MIN_FRAMES = FRAME_STEP + 1  # 9: the shortest clip a shot may be
 MIN_SIDE = 2 * SIZE_MULTIPLE  # 64: the VAE decoder pads by reflection, which needs 2 latent cells a side
@@ -75,13 +83,16 @@ class LTX2Engine:
     (diffusers layout) for two-stage mode; "auto" = `<model>/latent_upsampler` when there is one,
     None = one stage only. variant: "distilled" or "dev"; None = read from the checkpoint
     (ltx2/variant.py). distilled_lora: Lightricks' distilled LoRA file, stage 2 of a dev model;
-    "auto" = the one `*distilled*lora*.safetensors` file in the model folder, if any.
+    "auto" = the one `*distilled*lora*.safetensors` file in the model folder, if any. video_decoder:
+    "auto" (LTX-2.5's diffusion decoder when the checkpoint has one, else the conv decoder), "conv" or
+    "diffusion" (video_decoders.py).
     """
 
     def __init__(self, model: str, device: str | None = None, dtype: str = "auto",
                  loras: dict[str, str] | None = None, cpu_offload: bool = False, vae_tiling: bool = False,
                  upsampler: str | None = "auto", variant: str | None = None,
-                 distilled_lora: str | None = "auto", lora_canvases: dict[str, str] | None = None) -> None:
+                 distilled_lora: str | None = "auto", lora_canvases: dict[str, str] | None = None,
+                 video_decoder: str = "auto") -> None:
         self.model = str(model)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.dtype = resolve_dtype(dtype, self.device)
@@ -92,6 +103,9 @@ class LTX2Engine:
         self.upsampler = find_beside(self.model, upsampler, "upsampler")
         self.distilled_lora = find_beside(self.model, distilled_lora, "distilled_lora")
         self.variant_override = variant
+        self.video_decoder_request = check_video_decoder(video_decoder)
+        self.video_decoder, self.diffusion_decoder = "", None  # "conv" or "diffusion" (+ its model), once loaded
+        self.generation: Generation | None = None
         self.variant, self.variant_source = "", ""
         self.guidance = GuidancePlan()
         self.pipe = None
@@ -108,16 +122,22 @@ class LTX2Engine:
     # ------------------------------------------------------------------ loading
     def load(self) -> None:
         """Load weights and every registered LoRA (slow). Raises LoraMismatch for a LoRA that does not fit,
-        ModelVariantUnknown when the checkpoint does not say distilled or dev and no variant was given."""
+        ModelVariantUnknown when the checkpoint does not say distilled or dev and no variant was given,
+        ModelGenerationUnknown when its files do not say one LTX generation."""
         from diffusers import LTX2InContextPipeline
 
         t0 = time.perf_counter()
+        self.generation = generation = read_generation(self.model)  # before the weights: fail fast
+        self.video_decoder = choose_video_decoder(self.video_decoder_request, generation, self.model)
         pipe = LTX2InContextPipeline.from_pretrained(self.model, dtype=self.dtype)
         pipe.set_progress_bar_config(disable=True)
         self.variant, self.variant_source = resolve_variant(self.model, pipe.scheduler.config, self.variant_override)
-        self.guidance = default_guidance(self.variant, pipe.transformer.config)
+        self.guidance = default_guidance(self.variant, generation.name, pipe.transformer.config["num_layers"])
         registry = load_adapters(pipe, self.lora_paths, self.model,
-                                 self.distilled_lora if self.variant == "dev" else None, self.lora_canvases)
+                                 self.distilled_lora if self.variant == "dev" else None, self.lora_canvases,
+                                 generation.name)
+        if self.video_decoder == "diffusion":
+            self.diffusion_decoder = load_diffusion_decoder(self.model, self.dtype).to(self.device)
         self._bias = install_reference_bias(pipe.transformer)
         if self.upsampler:
             from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
@@ -138,7 +158,7 @@ class LTX2Engine:
 
     # ------------------------------------------------------------------ capabilities
     def default_steps(self) -> int:
-        return default_steps(self.variant, self.pipe.transformer.config) if self.pipe is not None else 8
+        return default_steps(self.variant, self.generation.name) if self.pipe is not None else 8
 
     def default_guidance_scale(self) -> float:
         return self.guidance.video.cfg
@@ -163,7 +183,9 @@ class LTX2Engine:
             loras=tuple(info.capability() for info in self.loras.values()), variant_source=self.variant_source,
             default_stages=stages, single_stage_reason=self._single_stage_reason(),
             min_width=MIN_SIDE, min_height=MIN_SIDE,
-            guidance=self.guidance.describe(self.variant))
+            guidance=self.guidance.describe(self.variant),
+            model_generation=self.generation.name if self.generation else "",
+            model_generation_source=self.generation.source if self.generation else "")
 
     def check_request(self, req: RenderRequest) -> list[str]:
         """engine/checks.py against this engine's capabilities (before any pixel or GPU work)."""
@@ -197,9 +219,10 @@ class LTX2Engine:
                 self._bias.clear()
         # Out of the except block: the traceback, whose frames hold the generation's tensors, is gone.
         self._release()
+        conv = ", or --video-decoder conv" if self.video_decoder == "diffusion" else ""  # its attention is quadratic
         raise OutOfMemory(
             f"GPU out of memory for {req.num_frames} frames at {req.width}x{req.height}: try fewer frames "
-            f"or a smaller size, or start the server with --cpu-offload and/or --vae-tiling ({oom})")
+            f"or a smaller size, or start the server with --cpu-offload and/or --vae-tiling{conv} ({oom})")
 
     def _release(self) -> None:
         """Drop what a failed generation left behind, then hand cached GPU blocks back."""
@@ -251,10 +274,12 @@ class LTX2Engine:
         # 4. Denoise with this request's LoRAs, references and guidance.
         activate(self.pipe, plan.adapters)
         sigmas, shift = sigma_schedule(steps, self.variant)
+        sampler = stage_1_sampler(self.variant, self.generation.name, bool(refs))
         t0 = time.perf_counter()
         latents, audio_latents, sigmas = self._denoise(
             latents, audio_latents, (lf, lh, lw), refs, (text, negative), guidance, (sigmas, shift), req.fps,
-            progress, should_cancel, step_offset=0, total_steps=total_steps, pinned=pinned)
+            progress, should_cancel, step_offset=0, total_steps=total_steps, pinned=pinned,
+            sampler=(sampler, int(req.seed) + ANCESTRAL_NOISE_SEED_OFFSET))
         timings["denoise_s"] = time.perf_counter() - t0
 
         # 5. Two stages: upsample the latents 2x, then refine at full size with the plain LoRAs only.
@@ -284,13 +309,15 @@ class LTX2Engine:
         progress("decoding", 0, 1)
         self._at = "decoding"
         t0 = time.perf_counter()
-        video, audio = decode_video_audio(pipe, latents, audio_latents, (lf, lh, lw), audio_len, mel_bins, device)
+        video, audio = decode_video_audio(pipe, latents, audio_latents, (lf, lh, lw), audio_len, mel_bins, device,
+                                          self.diffusion_decoder, torch.Generator("cpu").manual_seed(int(req.seed)))
         timings["decode_s"] = time.perf_counter() - t0
         timings["total_s"] = time.perf_counter() - t_start
         progress("decoding", 1, 1)
 
         info = self._info(req, plan, refs, steps, 2 if two_stage else 1, guidance, lf * lh * lw, sigmas, shift,
                           timings)
+        info["sampler"] = {"stage1": sampler, "stage2": "euler" if two_stage else None}
         if two_stage:
             info["two_stage"] = {"stage1_size": [width, height], "stage1_target_tokens": lf * (lh // 2) * (lw // 2),
                                  "upsampler": self.upsampler, "stage2_sigmas": stage2_sigmas,
@@ -333,10 +360,13 @@ class LTX2Engine:
         return PinnedFrames(encoded.tokens.float(), float(condition.strength), noise)
 
     def _denoise(self, latents, audio_latents, grid, refs, texts, guidance: GuidancePlan, schedule, fps, progress,
-                 should_cancel, step_offset: int, total_steps: int, pinned: PinnedFrames | None = None):
+                 should_cancel, step_offset: int, total_steps: int, pinned: PinnedFrames | None = None,
+                 sampler: tuple[str, int] = ("euler", 0)):
         """The denoising loop over schedule = (sigmas, shift); reference tokens ride along at t=0 and are
-        never updated; `pinned` holds the shot's first latent frames to a frame condition. Returns
-        (latents, audio latents, the sigmas the scheduler stepped through + final 0)."""
+        never updated; `pinned` holds the shot's first latent frames to a frame condition (re-applied after
+        every step, ancestral noise included, as ltx-pipelines re-applies its mask). sampler = (name, noise
+        seed): "euler", or "euler_ancestral" with fresh noise from its own generator (video then audio each
+        step). Returns (latents, audio latents, the sigmas the scheduler stepped through + final 0)."""
         pipe, device = self.pipe, latents.device
         lf, lh, lw = grid
         num_target = latents.shape[1]
@@ -352,8 +382,10 @@ class LTX2Engine:
 
         # Video and audio step together; the resolution shift (if any) depends on the target size only.
         sigmas, shift = schedule
-        scheduler = make_scheduler(pipe.scheduler, sigmas, shift, num_target, device)
-        audio_scheduler = make_scheduler(pipe.scheduler, sigmas, shift, num_target, device)
+        scheduler = make_scheduler(pipe.scheduler, sigmas, shift, num_target, device, sampler[0])
+        audio_scheduler = make_scheduler(pipe.scheduler, sigmas, shift, num_target, device, sampler[0])
+        step_noise = ({"generator": torch.Generator("cpu").manual_seed(sampler[1])}
+                      if sampler[0] == "euler_ancestral" else {})
 
         def transformer(t, latents, audio_latents, text, perturbed: bool = False, isolated: bool = False):
             """One pass: velocities of the target tokens (1, N, C) and of the audio (1, L, C*M).
@@ -392,8 +424,8 @@ class LTX2Engine:
                           transformer(t, latents, audio_latents, text, isolated=True) if guidance.isolated
                           else (None, None)]
                 video_v, audio_v = guidance.velocities(passes, latents, audio_latents, float(scheduler.sigmas[i]))
-            latents = scheduler.step(video_v, t, latents, return_dict=False)[0]
-            audio_latents = audio_scheduler.step(audio_v, t, audio_latents, return_dict=False)[0]
+            latents = scheduler.step(video_v, t, latents, return_dict=False, **step_noise)[0]
+            audio_latents = audio_scheduler.step(audio_v, t, audio_latents, return_dict=False, **step_noise)[0]
             if pinned is not None:
                 latents = pinned.apply(latents, scheduler.sigmas[i + 1])  # the model's own value is not kept
             progress("denoising", step, total_steps)
@@ -406,6 +438,7 @@ class LTX2Engine:
     def _info(self, req, plan, refs, steps, stages, guidance, num_target, sigmas, shift, timings) -> dict:
         return {
             "model_id": self.model,
+            "model_generation": self.generation.name,
             "variant": self.variant,
             "variant_source": self.variant_source,
             "device": str(self.device),
@@ -432,5 +465,6 @@ class LTX2Engine:
             "target_tokens": num_target,
             "attention_bias": "ltx-core: log(strength) on target<->reference video self-attention",
             "cpu_offload": self.cpu_offload, "vae_tiling": self.vae_tiling,
+            "video_decoder": describe(self.video_decoder),
             "timings": {k: round(v, 4) for k, v in timings.items()},
         }

@@ -17,9 +17,10 @@ from dataclasses import dataclass, replace
 
 import torch
 
-# Lightricks' dev defaults (ltx-pipelines 1.0.0 utils/constants.py: LTX_2_PARAMS, LTX_2_3_PARAMS).
-DEV_STEPS = {"2.0": 40, "2.3": 30}
-DEV_STG_BLOCK = {"2.0": 29, "2.3": 28}
+# Lightricks' dev defaults per generation (ltx-pipelines utils/constants.py: LTX_2_PARAMS, LTX_2_3_PARAMS,
+# and LTX_2_4_PARAMS for LTX-2.5, whose steps and guidance are 2.3's).
+DEV_STEPS = {"ltx-2": 40, "ltx-2.3": 30, "ltx-2.5": 30}
+DEV_STG_BLOCK = {"ltx-2": 29, "ltx-2.3": 28, "ltx-2.5": 28}
 
 
 @dataclass(frozen=True)
@@ -101,26 +102,20 @@ class GuidancePlan:
                 "transformer_passes_per_step": self.passes}
 
 
-def generation_of(transformer_config) -> str:
-    """"2.3" for LTX-2.3 and later (gated attention), else "2.0": their dev defaults differ."""
-    return "2.3" if transformer_config.get("gated_attn", False) else "2.0"
-
-
-def default_guidance(variant: str, transformer_config) -> GuidancePlan:
+def default_guidance(variant: str, generation: str, num_layers: int) -> GuidancePlan:
     """Lightricks' guidance for this model: none for distilled; for dev, video CFG 3 and audio CFG 7,
     STG 1 on one block, modality guidance 3, rescale 0.7 (ltx-pipelines' dev pipelines).
 
-    The STG block is Lightricks' (29 for LTX-2.0, 28 for LTX-2.3, of 48); a smaller model (the tiny
-    test model) perturbs its last block instead, so that the pass still does something.
+    The STG block is Lightricks' for the generation (29 for LTX-2, 28 for LTX-2.3 and 2.5, of 48); a
+    smaller model (the tiny test model) perturbs its last block instead, so that the pass still does something.
     """
     if variant != "dev":
         return GuidancePlan()
-    generation = generation_of(transformer_config)
-    block = min(DEV_STG_BLOCK[generation], int(transformer_config["num_layers"]) - 1)
+    block = min(DEV_STG_BLOCK[generation], int(num_layers) - 1)
     video = Guidance(cfg=3.0, stg=1.0, modality=3.0, rescale=0.7)
     return GuidancePlan(video=video, audio=replace(video, cfg=7.0), stg_blocks=(block,))
 
 
-def default_steps(variant: str, transformer_config) -> int:
+def default_steps(variant: str, generation: str) -> int:
     """8 for distilled (the published schedule); Lightricks' dev default for the generation."""
-    return DEV_STEPS[generation_of(transformer_config)] if variant == "dev" else 8
+    return DEV_STEPS[generation] if variant == "dev" else 8

@@ -28,18 +28,24 @@ def upsample_tokens(pipe, upsampler, latents, grid):
 
 
 @torch.no_grad()
-def decode_video_audio(pipe, latents, audio_latents, grid, audio_len, mel_bins, device):
+def decode_video_audio(pipe, latents, audio_latents, grid, audio_len, mel_bins, device, diffusion_decoder=None,
+                       generator: torch.Generator | None = None):
     """Target tokens (1, N, C) -> video (F, H, W, 3) uint8; audio tokens (1, L, C*M) -> (channels, samples)
-    float32 in [-1, 1] at the vocoder's rate."""
+    float32 in [-1, 1] at the vocoder's rate. diffusion_decoder: LTX-2.5's (video_decoders.py) instead of
+    the VAE's conv decoder; it draws its noise from `generator`."""
     lf, lh, lw = grid
     latents = pipe._unpack_latents(latents, lf, lh, lw, pipe.transformer_spatial_patch_size,
                                    pipe.transformer_temporal_patch_size)  # (B, C, F, H, W)
     latents = pipe._denormalize_latents(latents, pipe.vae.latents_mean, pipe.vae.latents_std,
                                         pipe.vae.config.scaling_factor)
-    timestep = None
-    if pipe.vae.config.timestep_conditioning:
-        timestep = torch.zeros(latents.shape[0], device=device, dtype=pipe.vae.dtype)  # decode_timestep 0
-    frames = pipe.vae.decode(latents.to(pipe.vae.dtype), timestep, return_dict=False)[0]  # (B, 3, F, H, W)
+    if diffusion_decoder is not None:
+        frames = diffusion_decoder.decode(latents.to(diffusion_decoder.dtype), generator=generator,
+                                          return_dict=False)[0]  # (B, 3, F, H, W)
+    else:
+        timestep = None
+        if pipe.vae.config.timestep_conditioning:
+            timestep = torch.zeros(latents.shape[0], device=device, dtype=pipe.vae.dtype)  # decode_timestep 0
+        frames = pipe.vae.decode(latents.to(pipe.vae.dtype), timestep, return_dict=False)[0]  # (B, 3, F, H, W)
     frames = pipe.video_processor.postprocess_video(frames.float(), output_type="np")[0]  # (F, H, W, 3)
     video = (np.clip(frames, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 

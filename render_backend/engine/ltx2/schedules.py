@@ -1,4 +1,15 @@
-"""LTX-2's frame and size rules, dtypes and sigma schedules (Lightricks' ltx-pipelines); no model needed."""
+"""LTX-2's frame and size rules, dtypes, sigma schedules and samplers (Lightricks' ltx-pipelines); no model needed.
+
+Samplers, as Lightricks' pipelines step (ltx-core components/diffusion_steps.py):
+- "euler": deterministic Euler on the velocity. Every stage 2, every dev stage 1, every stage 1 that
+  carries IC-LoRA reference canvases (ICLoraPipeline steps plain Euler for every generation), and
+  distilled stage 1 of LTX-2 and LTX-2.3.
+- "euler_ancestral": LTX-2.5 distilled stage 1 without reference canvases (DistilledPipeline, since
+  ltx-pipelines 1.2: ancestral from model version 2.5): Euler to sigma_down = sigma_next^2 / sigma,
+  then re-noised up to sigma_next (rectified-flow form, eta 1, s_noise 1), fresh noise drawn from
+  its own generator seeded seed + 10000, video then audio each step. diffusers'
+  LTXEulerAncestralRFScheduler computes the same step.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +32,12 @@ STAGE_2_SIGMAS = [0.909375, 0.725, 0.421875]
 # the shift of a 4096-token latent at every size, then stretched so the last sigma is 0.1.
 DEV_SHIFT = 2.05
 DEV_TERMINAL = 0.1
+# LTX-2.5 distilled stage 1 (ltx-pipelines distilled.py): fully ancestral, its noise seeded apart from the
+# initial noise (the same seed would redraw the initial noise exactly at the first step).
+ANCESTRAL_ETA = 1.0
+ANCESTRAL_S_NOISE = 1.0
+ANCESTRAL_NOISE_SEED_OFFSET = 10000
+ANCESTRAL_SINCE = "ltx-2.5"
 
 
 def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
@@ -61,6 +78,13 @@ def dev_sigmas(steps: int, shift: float = DEV_SHIFT, terminal: float = DEV_TERMI
     return [float(s) for s in stretched]
 
 
+def stage_1_sampler(variant: str, generation: str, has_references: bool) -> str:
+    """"euler_ancestral" for LTX-2.5 distilled without reference canvases (Lightricks' DistilledPipeline),
+    else "euler" (ICLoraPipeline with references, dev pipelines, older generations)."""
+    ancestral = variant == "distilled" and generation == ANCESTRAL_SINCE and not has_references
+    return "euler_ancestral" if ancestral else "euler"
+
+
 def shift_mu(num_tokens: int, config) -> float:
     """diffusers' resolution-dependent shift, from the TARGET token count (references excluded,
     so adding a reference never changes the schedule)."""
@@ -70,8 +94,10 @@ def shift_mu(num_tokens: int, config) -> float:
     return num_tokens * slope + base_shift - slope * base_len
 
 
-def make_scheduler(base, sigmas: list[float], shift: bool, num_tokens: int, device):
+def make_scheduler(base, sigmas: list[float], shift: bool, num_tokens: int, device, sampler: str = "euler"):
     """A fresh scheduler (a copy of the pipeline's) set to `sigmas`; its `.sigmas` are the ones used.
+    sampler "euler_ancestral": diffusers' LTXEulerAncestralRFScheduler on the same sigmas (its step
+    takes the noise generator).
 
     shift=False: the sigmas are used exactly as given, as Lightricks' pipelines and diffusers' LTX-2
     docs do for the distilled and stage-2 schedules (a scheduler with use_dynamic_shifting shifts
@@ -89,4 +115,13 @@ def make_scheduler(base, sigmas: list[float], shift: bool, num_tokens: int, devi
     if not shift and not torch.allclose(scheduler.sigmas[:-1].cpu(), torch.tensor(sigmas, dtype=torch.float32)):
         raise RuntimeError(f"{type(base).__name__} changed the fixed sigmas {sigmas} into "
                            f"{scheduler.sigmas.tolist()}; check the model's scheduler_config.json")
+    if sampler == "euler_ancestral":
+        from diffusers import LTXEulerAncestralRFScheduler
+
+        ancestral = LTXEulerAncestralRFScheduler(eta=ANCESTRAL_ETA, s_noise=ANCESTRAL_S_NOISE)
+        ancestral.set_timesteps(sigmas=scheduler.sigmas.float().cpu(), device=device)  # final 0 included
+        # It lists the final 0 as a timestep too; the loop steps through timesteps, and a model call at
+        # sigma 0 would change nothing. Drop it, as the Euler scheduler never lists it.
+        ancestral.timesteps = ancestral.timesteps[:-1]
+        return ancestral
     return scheduler
