@@ -43,6 +43,7 @@ from ..request import (
 from .adapters import activate, load_adapters
 from .attention import build_video_self_bias, install_reference_bias
 from .conditioning import plan_conditioning
+from .forward import audio_positions, encode_text, velocities, video_positions
 from .guidance import GuidancePlan, default_guidance, default_steps
 from .interrupt import cancel_points, long_running_blocks
 from .latents import decode_video_audio, upsample_tokens
@@ -312,12 +313,7 @@ class LTX2Engine:
 
     def _encode_text(self, req: RenderRequest, negative: bool, device) -> tuple:
         """((video embeds, audio embeds, mask) of the prompt, the same of the negative prompt or None)."""
-        pipe = self.pipe
-        embeds, mask, neg_embeds, neg_mask = pipe.encode_prompt(
-            prompt=req.prompt, negative_prompt=req.negative_prompt, do_classifier_free_guidance=negative,
-            max_sequence_length=min(1024, int(pipe.tokenizer.model_max_length)), device=device)
-        connect = lambda e, m: pipe.connectors(e, m, padding_side=pipe.tokenizer_padding_side)  # noqa: E731
-        return connect(embeds, mask), connect(neg_embeds, neg_mask) if negative else None
+        return encode_text(self.pipe, req.prompt, req.negative_prompt, negative, device)
 
     def _denoise(self, latents, audio_latents, grid, refs, texts, guidance: GuidancePlan, schedule, fps, progress,
                  should_cancel, step_offset: int, total_steps: int):
@@ -327,12 +323,10 @@ class LTX2Engine:
         lf, lh, lw = grid
         num_target = latents.shape[1]
         ref_tokens = torch.cat([r.tokens for r in refs], dim=1) if refs else latents[:, :0]  # (1, R, C)
-        num_ref = ref_tokens.shape[1]
         audio_len = audio_latents.shape[1]
 
-        video_coords = pipe.transformer.rope.prepare_video_coords(1, lf, lh, lw, device, fps=fps)
-        video_coords = torch.cat([video_coords] + [r.coords for r in refs], dim=2)  # (1, 3, N+R, 2)
-        audio_coords = pipe.transformer.audio_rope.prepare_audio_coords(1, audio_len, device)
+        video_coords = video_positions(pipe, grid, refs, fps, device)  # (1, 3, N+R, 2)
+        audio_coords = audio_positions(pipe, audio_len, device)
         self._bias.video_self = build_video_self_bias(num_target, [r.strength for r in refs],
                                                       [r.has_map for r in refs], self.dtype, device)
 
@@ -342,23 +336,11 @@ class LTX2Engine:
         audio_scheduler = make_scheduler(pipe.scheduler, sigmas, shift, num_target, device)
 
         def transformer(t, latents, audio_latents, text, perturbed: bool = False, isolated: bool = False):
-            """One pass: velocities of the target tokens (1, N, C) and of the audio (1, L, C*M).
+            """One pass (forward.velocities): target velocities (1, N, C) and audio (1, L, C*M).
             perturbed: STG (the guidance's blocks skip their self-attention); isolated: no audio<->video."""
-            video_in = torch.cat([latents, ref_tokens], dim=1)  # (1, N+R, C)
-            t_b = t.expand(1).to(torch.float32)  # (1,)
-            video_t = torch.cat([t_b[:, None].expand(1, num_target),
-                                 torch.zeros(1, num_ref, device=device)], dim=1)  # (1, N+R): refs at t=0
-            video_text, audio_text, text_mask = text
-            pred_video, pred_audio = pipe.transformer(
-                hidden_states=video_in.to(self.dtype), audio_hidden_states=audio_latents.to(self.dtype),
-                encoder_hidden_states=video_text, audio_encoder_hidden_states=audio_text,
-                timestep=video_t, audio_timestep=t_b, sigma=t_b, audio_sigma=t_b,
-                encoder_attention_mask=text_mask, audio_encoder_attention_mask=text_mask,
-                num_frames=lf, height=lh, width=lw, fps=fps, audio_num_frames=audio_len,
-                video_coords=video_coords, audio_coords=audio_coords, use_cross_timestep=True,
-                isolate_modalities=isolated, spatio_temporal_guidance_blocks=list(guidance.stg_blocks) if perturbed
-                else None, perturbation_mask=torch.zeros(1, device=device) if perturbed else None, return_dict=False)
-            return pred_video[:, :num_target].float(), pred_audio.float()  # the references' outputs dropped
+            return velocities(pipe, self.dtype, t, latents, ref_tokens, audio_latents, text, grid, fps,
+                              video_coords, audio_coords, stg_blocks=guidance.stg_blocks if perturbed else None,
+                              isolated=isolated)
 
         text, negative = texts
         for i, t in enumerate(scheduler.timesteps):
