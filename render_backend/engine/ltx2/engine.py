@@ -43,7 +43,7 @@ from ..request import (
 from .adapters import activate, load_adapters
 from .attention import build_video_self_bias, install_reference_bias
 from .conditioning import plan_conditioning
-from .forward import audio_positions, encode_text, velocities, video_positions
+from .forward import audio_latent_shape, audio_positions, encode_text, velocities, video_positions
 from .guidance import GuidancePlan, default_guidance, default_steps
 from .interrupt import cancel_points, long_running_blocks
 from .latents import decode_video_audio, upsample_tokens
@@ -104,6 +104,9 @@ class LTX2Engine:
         # that compare generations more finely than 8-bit video.
         self.last_latents: torch.Tensor | None = None
         self.last_audio_latents: torch.Tensor | None = None
+        # (prompt, negative prompt, with negative) -> encode_text's result, supplied by a caller that has
+        # them already (the trainer: computed once, then the text encoder leaves the GPU).
+        self.prompt_embeddings: dict[tuple[str, str, bool], tuple] = {}
 
     # ------------------------------------------------------------------ loading
     def load(self) -> None:
@@ -236,11 +239,9 @@ class LTX2Engine:
         lh, lw = height // pipe.vae_spatial_compression_ratio, width // pipe.vae_spatial_compression_ratio
         channels = pipe.transformer.config.in_channels
         latents = torch.randn((1, lf * lh * lw, channels), generator=generator).to(device)  # (B, N, C)
-        audio_len = round(req.num_frames / req.fps * pipe.audio_sampling_rate / pipe.audio_hop_length
-                          / pipe.audio_vae_temporal_compression_ratio)
+        audio_len, audio_channels = audio_latent_shape(pipe, req.num_frames, req.fps)
         mel_bins = pipe.audio_mel_bins // pipe.audio_vae_mel_compression_ratio
-        audio_latents = torch.randn((1, audio_len, pipe.audio_latent_channels * mel_bins),
-                                    generator=generator).to(device)  # (B, L, C*M)
+        audio_latents = torch.randn((1, audio_len, audio_channels), generator=generator).to(device)  # (B, L, C*M)
 
         # 3. Reference canvases -> clean tokens, positions (scaled by each factor), strengths.
         t0 = time.perf_counter()
@@ -313,6 +314,9 @@ class LTX2Engine:
 
     def _encode_text(self, req: RenderRequest, negative: bool, device) -> tuple:
         """((video embeds, audio embeds, mask) of the prompt, the same of the negative prompt or None)."""
+        supplied = self.prompt_embeddings.get((req.prompt, req.negative_prompt, negative))
+        if supplied is not None:
+            return supplied
         return encode_text(self.pipe, req.prompt, req.negative_prompt, negative, device)
 
     def _denoise(self, latents, audio_latents, grid, refs, texts, guidance: GuidancePlan, schedule, fps, progress,

@@ -24,6 +24,14 @@ def encode_text(pipe, prompt: str, negative_prompt: str, negative: bool, device)
     return connect(embeds, mask), connect(neg_embeds, neg_mask) if negative else None
 
 
+def audio_latent_shape(pipe, num_frames: int, fps: float) -> tuple[int, int]:
+    """(L, C*M) of the audio latents that go with num_frames video frames at fps."""
+    audio_len = round(num_frames / fps * pipe.audio_sampling_rate / pipe.audio_hop_length
+                      / pipe.audio_vae_temporal_compression_ratio)
+    mel_bins = pipe.audio_mel_bins // pipe.audio_vae_mel_compression_ratio
+    return audio_len, pipe.audio_latent_channels * mel_bins
+
+
 def video_positions(pipe, grid: tuple[int, int, int], refs, fps: float, device) -> torch.Tensor:
     """(1, 3, N+R, 2) RoPE bounds: the target's latent grid (lf, lh, lw), then each encoded
     reference's own positions (references.encode_reference: already scaled by its factors)."""
