@@ -97,6 +97,7 @@ class Trainer:
     # ------------------------------------------------------------------ the run
     def run(self) -> dict:
         self._check_output()
+        self._check_optimizer()
         self.dataset = read_dataset(self.o.dataset)
         self.factor = self._factor(self.dataset)
         self.train_clips, self.heldout_clips = self._split(self.dataset)
@@ -123,8 +124,8 @@ class Trainer:
                        "lr": self.scheduler.get_last_lr()[0], "seconds": durations[-1]})
             if step % self.o.log_every == 0 or step == self.o.steps:
                 self._progress(step, durations)
-            if step % self.o.checkpoint_every == 0 and step < self.o.steps:
-                self._checkpoint(step)
+            if step % self.o.checkpoint_every == 0 or step == self.o.steps:
+                self._checkpoint(step)  # the last step too: --resume --steps MORE continues from there
             if step % self.o.validate_every == 0 or step == self.o.steps:
                 self._validate(step)
         return self._finish()
@@ -256,8 +257,11 @@ class Trainer:
 
         transformer = self.engine.pipe.transformer
         transformer.requires_grad_(False)
-        transformer.add_adapter(LoraConfig(r=self.o.rank, lora_alpha=self.alpha, init_lora_weights=True,
-                                           target_modules=TARGET_MODULES[self.o.modules]), adapter_name=ADAPTER)
+        cuda = [self.device.index or 0] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):  # lora_A's random init: from --seed, not from whatever ran before
+            torch.manual_seed(self.o.seed)
+            transformer.add_adapter(LoraConfig(r=self.o.rank, lora_alpha=self.alpha, init_lora_weights=True,
+                                               target_modules=TARGET_MODULES[self.o.modules]), adapter_name=ADAPTER)
         self.params = [p for n, p in transformer.named_parameters() if f".{ADAPTER}." in n]
         for p in self.params:
             p.data = p.data.float()  # fp32 adapter on a bf16 base (peft casts its input to the adapter's dtype)
@@ -272,16 +276,23 @@ class Trainer:
                                                            total_iters=self.o.steps)  # ltx-trainer's "linear"
         self.generator = torch.Generator().manual_seed(self.o.seed)
 
+    def _check_optimizer(self) -> None:
+        """Before any weight is loaded: 8-bit AdamW needs CUDA and bitsandbytes."""
+        if self.o.optimizer != "adamw8bit":
+            return
+        if not _cuda(self.o.device):
+            raise TrainingError("--optimizer adamw8bit runs on CUDA only (bitsandbytes); use --optimizer adamw on "
+                                "this device")
+        try:
+            import bitsandbytes  # noqa: F401
+        except ImportError:
+            raise TrainingError("--optimizer adamw8bit needs bitsandbytes: pip install bitsandbytes (CUDA only), or "
+                                "use --optimizer adamw") from None
+
     def _optimizer(self):
         if self.o.optimizer == "adamw8bit":
-            if self.device.type != "cuda":
-                raise TrainingError("--optimizer adamw8bit runs on CUDA only (bitsandbytes); use --optimizer adamw "
-                                    "on this device")
-            try:
-                import bitsandbytes
-            except ImportError:
-                raise TrainingError("--optimizer adamw8bit needs bitsandbytes: pip install bitsandbytes (CUDA only), "
-                                    "or use --optimizer adamw") from None
+            import bitsandbytes
+
             return bitsandbytes.optim.AdamW8bit(self.params, lr=self.o.learning_rate)
         return torch.optim.AdamW(self.params, lr=self.o.learning_rate)
 
