@@ -80,7 +80,7 @@ def main() -> int:
     from render_backend.engine.ltx2.forward import audio_positions, velocities, video_positions
     from render_backend.training import objective
     from render_backend.training.memory import estimate
-    from render_backend.training.trainer import ADAPTER, TARGET_MODULES
+    from render_backend.training.options import ADAPTER, TARGET_MODULES
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32

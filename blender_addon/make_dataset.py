@@ -115,8 +115,7 @@ def make_dataset(blends: Sequence[Path], out: Path, options: DatasetOptions, sce
         if not caption.strip():
             raise ValueError(f"{blends[plan.blend].name} has no prompt to use as the caption: type one in the LTX "
                              "Render panel, or pass --caption TEXT or --captions FILE (one caption per line)")
-        yield (f"{plan.name}: {blends[plan.blend].name} frames {plan.frame_start}-{plan.frame_end}, camera "
-               f"{plan.path.kind}" + (f" {plan.path.amount:+.2f}" if plan.path.kind != "scene" else ""))
+        yield f"{plan.name}: {blends[plan.blend].name} frames {plan.frame_start}-{plan.frame_end}, {_describe(plan.path)}"
         for line in iter_make_clip(scene, out / CLIPS_FOLDER / plan.name, plan, kind=options.kind,
                                    width=options.width, height=options.height, canvas_size=(cw, ch),
                                    caption=caption, targets=options.targets, armatures=options.armatures,
@@ -129,3 +128,12 @@ def make_dataset(blends: Sequence[Path], out: Path, options: DatasetOptions, sce
         yield ("camera-trajectory: the backend draws the trajectory canvases from each clip's camera track; "
                f"`render-backend train {out} --model M --prepare-only` also writes reference.mp4 and "
                "ltx-trainer's metadata.jsonl")
+
+
+def _describe(path) -> str:
+    units = {"dolly": "x the subject distance", "orbit": "degrees", "pan": "degrees", "zoom": "x the lens",
+             "dolly_zoom": "x the distance and lens"}
+    if path.kind == "scene":
+        return "the scene's camera"
+    amount = f"{path.amount:.2f}" if path.kind in ("zoom", "dolly_zoom") else f"{path.amount:+.2f}"
+    return f"camera {path.kind} {amount} {units[path.kind]}"

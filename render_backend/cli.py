@@ -212,7 +212,7 @@ def cmd_make_test_model(args) -> int:
 
 def cmd_train(args) -> int:
     from .training.dataset import DatasetError
-    from .training.trainer import TrainingError, TrainOptions
+    from .training.options import TrainingError, TrainOptions
 
     if args.estimate_only:
         return _print_estimate(args)

@@ -14,7 +14,7 @@ from peft.utils import get_peft_model_state_dict
 from render_backend.engine.ltx2.forward import audio_positions, velocities, video_positions
 from render_backend.engine.request import LoraMismatch
 from render_backend.training import lora_file
-from render_backend.training.trainer import ADAPTER, TARGET_MODULES
+from render_backend.training.options import ADAPTER, TARGET_MODULES
 
 META = {"reference_downscale_factor": 2, "ltx_blender_kind": "control", "ltx_blender_canvas": "depth",
         "ltx_blender_base": "ltx-2", "ltx_blender_steps": 30}

@@ -35,7 +35,6 @@ BOX_COLOURS = ((0.8, 0.1, 0.1), (0.1, 0.2, 0.8), (0.9, 0.8, 0.1))
 
 def _material(name, rgb):
     m = bpy.data.materials.new(name)
-    m.use_nodes = True
     m.node_tree.nodes["Principled BSDF"].inputs["Base Color"].default_value = (*rgb, 1)
     return m
 
@@ -58,7 +57,6 @@ def build_props_scene(path: Path) -> Path:
     sun.data.energy, sun.rotation_euler = 3.0, (0.7, 0.2, 0.4)
     sc.collection.objects.link(sun)
     sc.world = bpy.data.worlds.new("World")
-    sc.world.use_nodes = True
     sc.world.node_tree.nodes["Background"].inputs["Color"].default_value = (0.3, 0.4, 0.6, 1)
     cam = scenes.looking_along_y(sc, distance=6.0, lens=30.0, height=1.3)
     cam.rotation_euler = (math.radians(82), 0, 0)
@@ -285,3 +283,21 @@ def test_the_trained_loras_load_in_a_real_server_and_change_the_output(trained_d
         difference = float(np.abs(trained - before).mean())
         print(f"mean |pixel difference|, trained LoRA vs the same LoRA before training: {difference:.2f} levels")
         assert difference > 2.0
+
+
+def test_make_dataset_refuses_bad_input_saying_what_to_change(blend, tmp_path, capsys):
+    from blender_addon.cli import main as addon
+
+    def run(*args: str) -> str:
+        assert addon(["--blender-log", "make-dataset", str(blend), "--out", str(tmp_path / "ds"), "--size", str(W),
+                      str(H), *args]) == 2
+        return capsys.readouterr().err
+
+    assert "frames must be 8k+1 and at least 9 (got 50); try 49" in run("--kind", "depth", "--frames", "50")
+    assert "a pose canvas needs --armatures" in run("--kind", "pose", "--frames", "9")
+    assert "has no prompt to use as the caption" in run("--kind", "depth", "--frames", "9", "--clips", "1")
+    assert "camera paths crane unknown" in run("--kind", "depth", "--paths", "dolly,crane")
+    (tmp_path / "ds").mkdir(exist_ok=True)
+    (tmp_path / "ds" / "mine.txt").write_text("not a dataset")
+    message = run("--kind", "depth", "--frames", "9", "--caption", "x", "--overwrite")
+    assert "not a dataset made by make-dataset" in message and (tmp_path / "ds" / "mine.txt").exists()
