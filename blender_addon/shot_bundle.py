@@ -109,6 +109,27 @@ class Control:
 
 
 @dataclass
+class Condition:
+    """Frames this shot continues from (a previous window's last frames, as its tail artifact gave
+    them): `num_frames` (8m + 1) PNGs in `folder`, numbered by the Blender frames they stand for (the
+    shot's first frames); the shot's first frames are held to them, with `strength`."""
+
+    folder: str = "continue"
+    num_frames: int = 0
+    strength: float = 1.0
+
+    def to_json(self) -> dict:
+        return {"folder": self.folder, "num_frames": self.num_frames, "strength": self.strength}
+
+    @classmethod
+    def from_json(cls, d: dict, where: str) -> Condition:
+        d = _obj(d, where)
+        return cls(folder=_folder(d.get("folder", "continue"), f"{where}.folder"),
+                   num_frames=_int(d.get("num_frames"), f"{where}.num_frames", 1),
+                   strength=_number(d.get("strength", 1.0), f"{where}.strength"))
+
+
+@dataclass
 class Camera:
     """How the camera track conditions the render: "auto" (the server picks the preset LoRA of the
     classified move), "preset" (preset_lora), "trajectory" (a trajectory canvas for
@@ -158,6 +179,8 @@ class Shot:
     guidance_scale: Optional[float] = None
     scene: str = ""
     controls: list[Control] = field(default_factory=list)
+    conditions: list[Condition] = field(default_factory=list)  # continuity: at most one, at the start
+    tail_frames: int = 0  # ask the server for this shot's last frames (what the next window continues from)
     camera: Camera = field(default_factory=Camera)
     extra_loras: list[tuple[str, float]] = field(default_factory=list)
     targets: list[str] = field(default_factory=list)
@@ -178,6 +201,7 @@ class Shot:
                 "height": self.height, "fps": self.fps, "frame_start": self.frame_start,
                 "frame_end": self.frame_end, "audio": self.audio, "steps": self.steps,
                 "guidance_scale": self.guidance_scale, "controls": [c.to_json() for c in self.controls],
+                "conditions": [c.to_json() for c in self.conditions], "tail_frames": self.tail_frames,
                 "camera": self.camera.to_json(),
                 "extra_loras": [{"name": n, "weight": w} for n, w in self.extra_loras],
                 "targets": list(self.targets), "armatures": list(self.armatures), "frames": self.frames}
@@ -198,6 +222,11 @@ class Shot:
             if not (isinstance(w2c, list) and len(w2c) == 4 and all(isinstance(r, list) and len(r) == 4 for r in w2c)):
                 raise BundleError(f"{where}: frames[{i}].world_to_camera must be 4x4 nested lists")
         folders = [c.folder for c in self.controls] + [c.mask_folder for c in self.controls if c.mask_folder]
+        folders += [c.folder for c in self.conditions]
+        for i, c in enumerate(self.conditions):
+            if c.num_frames >= self.num_frames:
+                raise BundleError(f"{where}: conditions[{i}] has {c.num_frames} frames but the shot only "
+                                  f"{self.num_frames}")
         if len(set(folders)) != len(folders):
             raise BundleError(f"{where}: two controls share a folder ({', '.join(folders)}); give each its own")
         for i, c in enumerate(self.controls):
@@ -245,6 +274,9 @@ def shot_from_json(doc: Any, where: str = "shot.json") -> Shot:
                                                                                   f"{where}: guidance_scale"),
             controls=[Control.from_json(c, f"{where}: controls[{i}]")
                       for i, c in enumerate(_list(doc.get("controls", []), f"{where}: controls"))],
+            conditions=[Condition.from_json(c, f"{where}: conditions[{i}]")
+                        for i, c in enumerate(_list(doc.get("conditions", []), f"{where}: conditions"))],
+            tail_frames=_int(doc.get("tail_frames", 0), f"{where}: tail_frames", 0),
             camera=Camera.from_json(doc.get("camera"), f"{where}: camera"),
             extra_loras=[(_str(e.get("name"), f"{where}: extra_loras"), _number(e.get("weight", 1.0),
                                                                                 f"{where}: extra_loras"))
@@ -308,10 +340,17 @@ def mask_paths(root: str | os.PathLike, shot: Shot, control: Control) -> list[Pa
     return [Path(root) / control.mask_folder / frame_file(n) for n in shot.frame_numbers]
 
 
+def condition_paths(root: str | os.PathLike, shot: Shot, condition: Condition) -> list[Path]:
+    """The condition's PNGs: the shot's first num_frames frames, in order."""
+    return [Path(root) / condition.folder / frame_file(n)
+            for n in range(shot.frame_start, shot.frame_start + condition.num_frames)]
+
+
 def missing_files(root: str | os.PathLike, shot: Shot) -> str:
-    """'' when every canvas and mask file exists, else the first few that do not."""
+    """'' when every canvas, mask and condition file exists, else the first few that do not."""
     missing = [p for c in shot.controls for p in canvas_paths(root, shot, c) + mask_paths(root, shot, c)
                if not p.is_file()]
+    missing += [p for c in shot.conditions for p in condition_paths(root, shot, c) if not p.is_file()]
     if not missing:
         return ""
     names = ", ".join(f"{p.parent.name}/{p.name}" for p in missing[:5])
@@ -349,6 +388,9 @@ def to_manifest(shot: Shot, *, request_id: str = "", client_info: str = ""):
             ci.frame_strength.extend(c.strength.per_frame)
         if c.strength.background is not None and c.mask_folder:
             ci.background_strength = c.strength.background
+    for c in shot.conditions:
+        m.conditions.add(num_frames=c.num_frames, width=shot.width, height=shot.height, strength=c.strength)
+    m.tail_frames = shot.tail_frames
     for name, weight in shot.extra_loras:
         m.extra_loras.add(name=name, weight=weight)
     return m

@@ -75,9 +75,10 @@ class RenderClient:
                                     chunk_bytes)
 
     def submit_controls(self, manifest: pb.ShotManifest, frames: Sequence[tuple[Sequence[bytes], Sequence[bytes]]],
-                        chunk_bytes: int = 1 << 20) -> pb.SubmitShotResponse:
-        """The manifest, then for each control i (canvas PNGs, mask PNGs), chunked."""
-        return self.stub.SubmitShot(submit_messages(manifest, frames, chunk_bytes),
+                        chunk_bytes: int = 1 << 20, conditions: Sequence[Sequence[bytes]] = ()) -> pb.SubmitShotResponse:
+        """The manifest, then for each control i (canvas PNGs, mask PNGs), then each frame condition's
+        PNGs, chunked."""
+        return self.stub.SubmitShot(submit_messages(manifest, frames, chunk_bytes, conditions),
                                     metadata=self.metadata, timeout=self.timeout)
 
     def watch(self, job_id: str, timeout: Optional[float] = None) -> Iterator[pb.JobEvent]:
@@ -128,13 +129,15 @@ class RenderClient:
 
 
 def submit_messages(manifest: pb.ShotManifest, frames: Sequence[tuple[Sequence[bytes], Sequence[bytes]]],
-                    chunk_bytes: int) -> Iterator[pb.SubmitShotRequest]:
+                    chunk_bytes: int, conditions: Sequence[Sequence[bytes]] = ()) -> Iterator[pb.SubmitShotRequest]:
     yield pb.SubmitShotRequest(manifest=manifest)
-    for control, (canvases, masks) in enumerate(frames):
-        for kind, pngs in ((pb.FRAME_KIND_CONTROL, canvases), (pb.FRAME_KIND_MASK, masks)):
-            for index, png in enumerate(pngs):
-                for offset in range(0, max(len(png), 1), chunk_bytes):
-                    data = png[offset:offset + chunk_bytes]
-                    yield pb.SubmitShotRequest(frame=pb.FrameChunk(
-                        kind=kind, index=index, offset=offset, data=data, control=control,
-                        end_of_frame=offset + chunk_bytes >= len(png)))
+    streams = [(i, kind, pngs) for i, (canvases, masks) in enumerate(frames)
+               for kind, pngs in ((pb.FRAME_KIND_CONTROL, canvases), (pb.FRAME_KIND_MASK, masks))]
+    streams += [(i, pb.FRAME_KIND_CONDITION, pngs) for i, pngs in enumerate(conditions)]
+    for control, kind, pngs in streams:  # one stream: a control's canvases or masks, or a frame condition
+        for index, png in enumerate(pngs):
+            for offset in range(0, max(len(png), 1), chunk_bytes):
+                data = png[offset:offset + chunk_bytes]
+                yield pb.SubmitShotRequest(frame=pb.FrameChunk(
+                    kind=kind, index=index, offset=offset, data=data, control=control,
+                    end_of_frame=offset + chunk_bytes >= len(png)))

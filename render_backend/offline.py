@@ -17,7 +17,16 @@ from .engine.request import RenderRequest
 from .proto import render_pb2 as pb
 from .server.convert import manifest_to_request
 from .server.upload import decode_png
-from .shot_bundle import BundleError, Shot, canvas_paths, mask_paths, missing_files, read_shot, to_manifest
+from .shot_bundle import (
+    BundleError,
+    Shot,
+    canvas_paths,
+    condition_paths,
+    mask_paths,
+    missing_files,
+    read_shot,
+    to_manifest,
+)
 
 
 @dataclass
@@ -49,7 +58,9 @@ def bundle_request(bundle: ShotBundle) -> RenderRequest:
         frames.append(np.stack(canvases))
         paths = mask_paths(bundle.path, bundle.shot, control)
         masks.append([_decode(p, "L") >= 128 for p in paths] if paths else None)
-    return manifest_to_request(bundle.manifest, frames, masks)
+    conditions = [np.stack([_decode(p, "RGB") for p in condition_paths(bundle.path, bundle.shot, c)])
+                  for c in bundle.shot.conditions]
+    return manifest_to_request(bundle.manifest, frames, masks, conditions)
 
 
 def _decode(path: Path, mode: str) -> np.ndarray:

@@ -28,6 +28,7 @@ class FrameKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FRAME_KIND_UNSPECIFIED: _ClassVar[FrameKind]
     FRAME_KIND_CONTROL: _ClassVar[FrameKind]
     FRAME_KIND_MASK: _ClassVar[FrameKind]
+    FRAME_KIND_CONDITION: _ClassVar[FrameKind]
 
 class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -45,6 +46,8 @@ class ArtifactKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ARTIFACT_KIND_VIDEO_MP4: _ClassVar[ArtifactKind]
     ARTIFACT_KIND_AUDIO_WAV: _ClassVar[ArtifactKind]
     ARTIFACT_KIND_SIDECAR_JSON: _ClassVar[ArtifactKind]
+    ARTIFACT_KIND_TAIL_ZIP: _ClassVar[ArtifactKind]
+    ARTIFACT_KIND_FRAMES_ZIP: _ClassVar[ArtifactKind]
 LORA_KIND_UNSPECIFIED: LoraKind
 LORA_KIND_CONTROL: LoraKind
 LORA_KIND_CAMERA_PRESET: LoraKind
@@ -58,6 +61,7 @@ CAMERA_MODE_OFF: CameraMode
 FRAME_KIND_UNSPECIFIED: FrameKind
 FRAME_KIND_CONTROL: FrameKind
 FRAME_KIND_MASK: FrameKind
+FRAME_KIND_CONDITION: FrameKind
 JOB_STATE_UNSPECIFIED: JobState
 JOB_STATE_QUEUED: JobState
 JOB_STATE_RUNNING: JobState
@@ -69,6 +73,8 @@ ARTIFACT_KIND_UNSPECIFIED: ArtifactKind
 ARTIFACT_KIND_VIDEO_MP4: ArtifactKind
 ARTIFACT_KIND_AUDIO_WAV: ArtifactKind
 ARTIFACT_KIND_SIDECAR_JSON: ArtifactKind
+ARTIFACT_KIND_TAIL_ZIP: ArtifactKind
+ARTIFACT_KIND_FRAMES_ZIP: ArtifactKind
 
 class GetCapabilitiesRequest(_message.Message):
     __slots__ = ("client_protocol_version",)
@@ -233,7 +239,7 @@ class LoraWeight(_message.Message):
     def __init__(self, name: _Optional[str] = ..., weight: _Optional[float] = ...) -> None: ...
 
 class ShotManifest(_message.Message):
-    __slots__ = ("request_id", "prompt", "negative_prompt", "width", "height", "num_frames", "fps", "seed", "num_inference_steps", "guidance_scale", "camera", "extra_loras", "audio", "shot_name", "client_info", "frame_start", "controls", "stages")
+    __slots__ = ("request_id", "prompt", "negative_prompt", "width", "height", "num_frames", "fps", "seed", "num_inference_steps", "guidance_scale", "camera", "extra_loras", "audio", "shot_name", "client_info", "frame_start", "controls", "stages", "conditions", "tail_frames", "assembly")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     NEGATIVE_PROMPT_FIELD_NUMBER: _ClassVar[int]
@@ -252,6 +258,9 @@ class ShotManifest(_message.Message):
     FRAME_START_FIELD_NUMBER: _ClassVar[int]
     CONTROLS_FIELD_NUMBER: _ClassVar[int]
     STAGES_FIELD_NUMBER: _ClassVar[int]
+    CONDITIONS_FIELD_NUMBER: _ClassVar[int]
+    TAIL_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    ASSEMBLY_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     prompt: str
     negative_prompt: str
@@ -270,7 +279,42 @@ class ShotManifest(_message.Message):
     frame_start: int
     controls: _containers.RepeatedCompositeFieldContainer[ControlInput]
     stages: int
-    def __init__(self, request_id: _Optional[str] = ..., prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., num_frames: _Optional[int] = ..., fps: _Optional[float] = ..., seed: _Optional[int] = ..., num_inference_steps: _Optional[int] = ..., guidance_scale: _Optional[float] = ..., camera: _Optional[_Union[CameraSettings, _Mapping]] = ..., extra_loras: _Optional[_Iterable[_Union[LoraWeight, _Mapping]]] = ..., audio: _Optional[bool] = ..., shot_name: _Optional[str] = ..., client_info: _Optional[str] = ..., frame_start: _Optional[int] = ..., controls: _Optional[_Iterable[_Union[ControlInput, _Mapping]]] = ..., stages: _Optional[int] = ...) -> None: ...
+    conditions: _containers.RepeatedCompositeFieldContainer[FrameCondition]
+    tail_frames: int
+    assembly: Assembly
+    def __init__(self, request_id: _Optional[str] = ..., prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., num_frames: _Optional[int] = ..., fps: _Optional[float] = ..., seed: _Optional[int] = ..., num_inference_steps: _Optional[int] = ..., guidance_scale: _Optional[float] = ..., camera: _Optional[_Union[CameraSettings, _Mapping]] = ..., extra_loras: _Optional[_Iterable[_Union[LoraWeight, _Mapping]]] = ..., audio: _Optional[bool] = ..., shot_name: _Optional[str] = ..., client_info: _Optional[str] = ..., frame_start: _Optional[int] = ..., controls: _Optional[_Iterable[_Union[ControlInput, _Mapping]]] = ..., stages: _Optional[int] = ..., conditions: _Optional[_Iterable[_Union[FrameCondition, _Mapping]]] = ..., tail_frames: _Optional[int] = ..., assembly: _Optional[_Union[Assembly, _Mapping]] = ...) -> None: ...
+
+class FrameCondition(_message.Message):
+    __slots__ = ("start_frame", "num_frames", "strength", "width", "height")
+    START_FRAME_FIELD_NUMBER: _ClassVar[int]
+    NUM_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    STRENGTH_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    start_frame: int
+    num_frames: int
+    strength: float
+    width: int
+    height: int
+    def __init__(self, start_frame: _Optional[int] = ..., num_frames: _Optional[int] = ..., strength: _Optional[float] = ..., width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
+
+class AssemblyWindow(_message.Message):
+    __slots__ = ("job_id", "overlap_frames", "keep_frames")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    OVERLAP_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    KEEP_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    overlap_frames: int
+    keep_frames: int
+    def __init__(self, job_id: _Optional[str] = ..., overlap_frames: _Optional[int] = ..., keep_frames: _Optional[int] = ...) -> None: ...
+
+class Assembly(_message.Message):
+    __slots__ = ("windows", "image_sequence")
+    WINDOWS_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    windows: _containers.RepeatedCompositeFieldContainer[AssemblyWindow]
+    image_sequence: bool
+    def __init__(self, windows: _Optional[_Iterable[_Union[AssemblyWindow, _Mapping]]] = ..., image_sequence: _Optional[bool] = ...) -> None: ...
 
 class FrameChunk(_message.Message):
     __slots__ = ("kind", "index", "offset", "data", "end_of_frame", "control")

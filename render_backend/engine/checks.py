@@ -30,6 +30,11 @@ def check_request(req: RenderRequest, caps: EngineCapabilities) -> list[str]:
     _check_numbers(req, caps)
     for i, control in enumerate(req.controls):
         _check_control(req, caps, i, control, warnings)
+    if len(req.conditions) > 1:
+        raise InvalidRequest(f"{len(req.conditions)} frame conditions; send at most one (the previous window's "
+                             "last frames, at the shot's start)")
+    for i, condition in enumerate(req.conditions):
+        _check_condition(req, caps, i, condition)
     _check_camera(req, caps, warnings)
     for name, weight in req.extra_loras:
         lora = _installed(caps, name, ("style", "camera_preset", "control", "camera_trajectory"), "extra")
@@ -271,6 +276,27 @@ def _check_control(req: RenderRequest, caps: EngineCapabilities, i: int, c: Cont
             if mask.dtype != np.bool_ or mask.shape != (ch, cw):
                 raise InvalidRequest(f"{where}.masks[{k}] must be a bool {cw}x{ch} image like its canvas "
                                      f"(got {mask.dtype} {mask.shape[1::-1] if mask.ndim == 2 else mask.shape})")
+
+
+def _check_condition(req: RenderRequest, caps: EngineCapabilities, i: int, c) -> None:
+    where = f"conditions[{i}]"
+    n, step = c.num_frames, caps.frame_step
+    if not _whole(n) or n < 1 or (n - 1) % step:
+        raise InvalidRequest(f"{where} has {n} frames; a frame condition is {step}m+1 frames (1, {step + 1}, "
+                             f"{2 * step + 1}, ...): the VAE encodes a clip as its first frame plus groups of {step}")
+    if c.start_frame != 0:
+        raise InvalidRequest(f"{where}.start_frame is {c.start_frame}; frame conditions continue a shot from its "
+                             "first frame (0) only")
+    if n >= req.num_frames:
+        raise InvalidRequest(f"{where} has {n} frames but the shot only {req.num_frames}; the condition must leave "
+                             "new frames to generate")
+    _unit(f"{where}.strength", c.strength)
+    if (c.width, c.height) != (req.width, req.height):
+        raise InvalidRequest(f"{where} frames are {c.width}x{c.height}; they must be the shot's {req.width}x"
+                             f"{req.height} (the previous window's own frames)")
+    if c.frames is not None and (c.frames.ndim != 4 or c.frames.shape[-1] != 3 or c.frames.dtype != np.uint8):
+        raise InvalidRequest(f"{where} frames must be uint8 RGB images (F, H, W, 3) (got {c.frames.dtype} "
+                             f"{tuple(c.frames.shape)})")
 
 
 # ---------------------------------------------------------------- camera

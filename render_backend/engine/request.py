@@ -73,8 +73,36 @@ class CameraRequest:
     reference_downscale_factor: Optional[int] = None  # trajectory canvas; None = from the LoRA file
 
 
-# CANVAS_KINDS (imported above from the bundle schema): what a control canvas shows (docs/canvas-kinds.md); a control LoRA reads one kind (a union LoRA
-# any one of several). The camera-trajectory canvas is not uploaded: the engine draws it.
+# CANVAS_KINDS (imported above from the bundle schema): what a control canvas shows
+# (docs/canvas-kinds.md); a control LoRA reads one kind (a union LoRA any one of several). The
+# camera-trajectory canvas is not uploaded: the engine draws it.
+
+
+@dataclass
+class FrameCondition:
+    """Frames the generation continues from: a previous window's last frames (continuity across
+    windows of a long shot). They are VAE-encoded and appended as clean tokens (timestep 0) at the
+    positions of this shot's frames start_frame .. start_frame + F - 1, and read with `strength`
+    (a log(m) attention bias, as a reference's). frames: (F, H, W, 3) uint8 at the output size,
+    F = 8m + 1; None while still uploading (then num_frames, width, height say what will arrive).
+    """
+
+    frames: Optional[np.ndarray] = None
+    num_frames: int = 0
+    width: int = 0
+    height: int = 0
+    start_frame: int = 0
+    strength: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.frames is not None:
+            self.attach(self.frames)
+
+    def attach(self, frames) -> None:
+        frames = frames if isinstance(frames, np.ndarray) else np.asarray(frames)
+        self.frames = frames
+        if frames.ndim == 4:
+            self.num_frames, self.height, self.width = int(frames.shape[0]), int(frames.shape[1]), int(frames.shape[2])
 
 
 @dataclass
@@ -127,6 +155,7 @@ class RenderRequest:
     num_inference_steps: Optional[int] = None  # None = engine default
     guidance_scale: Optional[float] = None
     controls: list[ControlInput] = field(default_factory=list)
+    conditions: list[FrameCondition] = field(default_factory=list)
     camera: CameraRequest = field(default_factory=CameraRequest)
     extra_loras: list[tuple[str, float]] = field(default_factory=list)
     audio: bool = True

@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import __version__
 from ..engine.contract import EngineCapabilities
-from ..engine.request import CameraFrame, CameraRequest, ControlInput, RenderRequest
+from ..engine.request import CameraFrame, CameraRequest, ControlInput, FrameCondition, RenderRequest
 from ..proto import render_pb2 as pb
 
 PROTOCOL_VERSION = "2.0"
@@ -33,7 +33,8 @@ MAX_CLIENT_INFO_CHARS = 256
 MAX_EXTRA_LORAS = 16
 MAX_PER_FRAME_VALUES = 4096
 ARTIFACT_KINDS = {pb.ARTIFACT_KIND_VIDEO_MP4: "VIDEO_MP4", pb.ARTIFACT_KIND_AUDIO_WAV: "AUDIO_WAV",
-                  pb.ARTIFACT_KIND_SIDECAR_JSON: "SIDECAR_JSON"}
+                  pb.ARTIFACT_KIND_SIDECAR_JSON: "SIDECAR_JSON", pb.ARTIFACT_KIND_TAIL_ZIP: "TAIL_ZIP",
+                  pb.ARTIFACT_KIND_FRAMES_ZIP: "FRAMES_ZIP"}
 
 
 class ShotError(Exception):
@@ -105,9 +106,11 @@ def check_artifact_kind(kind: int) -> None:
 
 
 def manifest_to_request(m: pb.ShotManifest, frames: Optional[list[Optional[np.ndarray]]] = None,
-                        masks: Optional[list[Optional[list[np.ndarray]]]] = None) -> RenderRequest:
+                        masks: Optional[list[Optional[list[np.ndarray]]]] = None,
+                        conditions: Optional[list[np.ndarray]] = None) -> RenderRequest:
     """The engine request for a manifest. frames/masks: per control, the decoded canvas (F, H, W, 3)
-    uint8 and its bool masks, once uploaded; without them the controls say what will arrive."""
+    uint8 and its bool masks, once uploaded; conditions: per frame condition its frames; without
+    them the request says what will arrive."""
     check_transport(m)
     cam = m.camera
     camera_frames = [CameraFrame(fx=f.fx, fy=f.fy, cx=f.cx, cy=f.cy, lens_mm=f.lens_mm,
@@ -127,11 +130,16 @@ def manifest_to_request(m: pb.ShotManifest, frames: Optional[list[Optional[np.nd
         if frames is not None and frames[i] is not None:
             control.attach(frames[i], masks[i] if masks is not None else None)
         controls.append(control)
+    frame_conditions = [FrameCondition(num_frames=c.num_frames, width=c.width, height=c.height,
+                                       start_frame=c.start_frame, strength=c.strength or 1.0)
+                        for c in m.conditions]
+    for condition, pixels in zip(frame_conditions, conditions or [], strict=False):
+        condition.attach(pixels)
     return RenderRequest(
         prompt=m.prompt, negative_prompt=m.negative_prompt, width=m.width, height=m.height,
         num_frames=m.num_frames, fps=m.fps, seed=m.seed,
         num_inference_steps=m.num_inference_steps or None, guidance_scale=m.guidance_scale or None,
-        controls=controls,
+        controls=controls, conditions=frame_conditions,
         camera=CameraRequest(mode=CAMERA_MODES[cam.mode], preset_lora=cam.preset_lora,
                              trajectory_lora=cam.trajectory_lora, weight=cam.weight or 1.0, frames=camera_frames,
                              reference_downscale_factor=cam.reference_downscale_factor or None),

@@ -29,6 +29,8 @@ from google.protobuf.json_format import MessageToDict
 from .. import __version__, media
 from ..engine.request import Cancelled, EngineError, RenderResult
 from ..proto import render_pb2 as pb
+from ..takes import write_tail_zip
+from .assembly import run_assembly
 from .convert import ShotError, manifest_to_request
 from .errors import incident
 from .storage import StorageError, StorageGuard, is_storage_failure, storage_error
@@ -245,6 +247,14 @@ class JobRunner:
         try:
             shutil.rmtree(self.store.outputs_dir(job_id), ignore_errors=True)  # an earlier attempt's partial files
             m = job.manifest
+            if m.HasField("assembly"):  # windows of a long shot joined into one take: no model work
+                progress("assembling", 0, 0)
+                sidecar = {"schema": "ltx-render-result/1", "server_version": __version__, "job_id": job_id,
+                           "request_id": job.request_id, "shot_name": m.shot_name, "frame_start": m.frame_start}
+                artifacts = run_assembly(job, self.store, sidecar)
+                self._finish(job_id, DONE, "done", artifacts=artifacts, only_from=(RUNNING,))
+                self.board.changed()
+                return
             req = manifest_to_request(m, *load_controls(self.store.inputs_dir(job_id), m))
             result = self.engine.render(req, progress=progress, on_plan=on_plan, should_cancel=should_cancel)
             denoise_end = time.monotonic()
@@ -295,8 +305,15 @@ class JobRunner:
         files = media.write_result(self.store.outputs_dir(job.job_id), media.file_stem(m.shot_name),
                                    result.video, result.fps, result.audio if m.audio else None,
                                    result.audio_sample_rate, sidecar)
-        return [{"kind": _ARTIFACT_KINDS[f["kind"]], "filename": f["filename"], "size": f["size"],
-                 "sha256": f["sha256"]} for f in files]
+        artifacts = [{"kind": _ARTIFACT_KINDS[f["kind"]], "filename": f["filename"], "size": f["size"],
+                      "sha256": f["sha256"]} for f in files]
+        if m.tail_frames:  # what the next window of a long shot continues from
+            path = write_tail_zip(self.store.outputs_dir(job.job_id) / "tail.zip", result.video,
+                                  result.audio if m.audio else None, result.audio_sample_rate, result.fps,
+                                  m.tail_frames)
+            artifacts.append({"kind": pb.ARTIFACT_KIND_TAIL_ZIP, "filename": path.name, "size": path.stat().st_size,
+                              "sha256": media.sha256_of(path)})
+        return artifacts
 
 
 _ARTIFACT_KINDS = {"mp4": pb.ARTIFACT_KIND_VIDEO_MP4, "wav": pb.ARTIFACT_KIND_AUDIO_WAV,

@@ -24,6 +24,7 @@ import grpc
 from ..engine.contract import RenderEngine
 from ..proto import render_pb2 as pb
 from ..proto import render_pb2_grpc as pb_grpc
+from .assembly import check_assembly
 from .config import ServerConfig
 from .convert import (
     ShotError,
@@ -115,8 +116,10 @@ class RenderService(pb_grpc.RenderServiceServicer):
                             if existing is not None:
                                 # Idempotent resubmit: answer now, the frames are already stored.
                                 return self._deduplicated(existing, digest)
-                        # The engine's one check, before a byte of the upload is stored.
-                        warnings = self.engine.check_request(manifest_to_request(manifest))
+                        if manifest.HasField("assembly"):  # not a render: windows of this server joined
+                            check_assembly(manifest, self.store)
+                        else:  # the engine's one check, before a byte of the upload is stored
+                            warnings = self.engine.check_request(manifest_to_request(manifest))
                         reserved.enter_context(self.guard.reserve(shot_bytes(manifest, self.config.max_upload_bytes)))
                         incoming = self.store.new_incoming_dir()
                         upload = ShotUpload(manifest, incoming, self.config.max_upload_bytes)

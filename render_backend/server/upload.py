@@ -24,7 +24,7 @@ from PIL import Image, UnidentifiedImageError
 from ..proto import render_pb2 as pb
 from .convert import ShotError
 
-KIND_NAMES = {pb.FRAME_KIND_CONTROL: "canvas", pb.FRAME_KIND_MASK: "mask"}
+KIND_NAMES = {pb.FRAME_KIND_CONTROL: "canvas", pb.FRAME_KIND_MASK: "mask", pb.FRAME_KIND_CONDITION: "condition"}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -46,8 +46,16 @@ def png_declared_size(head: bytes) -> Optional[tuple[int, int]]:
 
 
 def frame_path(inputs_dir: Path, control: int, kind: str, index: int) -> Path:
-    """inputs/<control index>/<canvas|mask>/NNNNNN.png (0-based frame index)."""
+    """inputs/<control index>/<canvas|mask>/NNNNNN.png, or inputs/conditions/<index>/NNNNNN.png for a
+    frame condition (0-based frame index)."""
+    if kind == "condition":
+        return inputs_dir / "conditions" / str(control) / f"{index:06d}.png"
     return inputs_dir / str(control) / kind / f"{index:06d}.png"
+
+
+def _stream(kind: str, index: int) -> str:
+    """How a message names a stream of frames: "controls[0] canvas", "conditions[0]"."""
+    return f"conditions[{index}]" if kind == "condition" else f"controls[{index}] {kind}"
 
 
 class ShotUpload:
@@ -58,9 +66,13 @@ class ShotUpload:
         self.inputs = incoming / "inputs"
         self.max_bytes = max_bytes
         self.received_bytes = 0
-        self.size = {i: (c.width, c.height) for i, c in enumerate(manifest.controls)}
+        self.size = {(i, kind): (c.width, c.height) for i, c in enumerate(manifest.controls)
+                     for kind in ("canvas", "mask")}
         self.expected = {(i, kind): c.num_frames if kind == "canvas" or c.has_mask else 0
                          for i, c in enumerate(manifest.controls) for kind in ("canvas", "mask")}
+        for i, c in enumerate(manifest.conditions):  # a previous window's frames, at the shot's size
+            self.size[i, "condition"] = (manifest.width, manifest.height)
+            self.expected[i, "condition"] = c.num_frames
         self.done = dict.fromkeys(self.expected, 0)  # finished frames per (control, kind)
         self.partial: dict[tuple[int, str], Optional[bytearray]] = dict.fromkeys(self.expected)
 
@@ -68,12 +80,16 @@ class ShotUpload:
         """Take one chunk; returns (control, kind, index, png) when it finished a frame (pass it to store())."""
         kind = KIND_NAMES.get(chunk.kind)
         if kind is None:
-            raise ShotError("INVALID_ARGUMENT", f"frame chunk kind {chunk.kind} is unknown; use CONTROL or MASK")
-        if chunk.control >= len(self.m.controls):
+            raise ShotError("INVALID_ARGUMENT", f"frame chunk kind {chunk.kind} is unknown; use CONTROL, MASK or "
+                            "CONDITION")
+        if kind == "condition" and chunk.control >= len(self.m.conditions):
+            raise ShotError("INVALID_ARGUMENT", f"a condition frame names condition {chunk.control} but the manifest "
+                            f"has {len(self.m.conditions)} condition(s); number them from 0")
+        if kind != "condition" and chunk.control >= len(self.m.controls):
             raise ShotError("INVALID_ARGUMENT", f"a frame names control {chunk.control} but the manifest has "
                             f"{len(self.m.controls)} control(s); number them from 0")
         key = (chunk.control, kind)
-        what = f"controls[{chunk.control}] {kind}"
+        what = _stream(kind, chunk.control)
         if kind == "mask" and not self.m.controls[chunk.control].has_mask:
             raise ShotError("INVALID_ARGUMENT", f"mask frames were sent for controls[{chunk.control}] but its "
                             "has_mask is false; set has_mask or stop sending masks")
@@ -96,19 +112,19 @@ class ShotUpload:
         checked = len(buf) >= 24  # the header was checked when it arrived
         buf += chunk.data
         self.partial[key] = buf
-        w, h = self.size[chunk.control]
+        w, h = self.size[key]
         if len(buf) > max_png_bytes(w, h):
             raise ShotError("INVALID_ARGUMENT", f"{what} frame {index} is over {max_png_bytes(w, h)} bytes, more "
                             f"than a {w}x{h} PNG can need; re-export it as a plain PNG")
         if not checked:
-            self._check_header(chunk.control, what, index, buf, final=chunk.end_of_frame)
+            self._check_header(key, what, index, buf, final=chunk.end_of_frame)
         if not chunk.end_of_frame:
             return None
         self.partial[key] = None
         self.done[key] += 1
         return chunk.control, kind, index, bytes(buf)
 
-    def _check_header(self, control: int, what: str, index: int, head: bytearray, final: bool) -> None:
+    def _check_header(self, key: tuple[int, str], what: str, index: int, head: bytearray, final: bool) -> None:
         try:
             declared = png_declared_size(head)
         except ValueError:
@@ -118,16 +134,16 @@ class ShotUpload:
                 raise ShotError("INVALID_ARGUMENT", f"{what} frame {index} does not decode as a PNG (only "
                                 f"{len(head)} bytes); re-export the frame")
             return
-        want = self.size[control]
+        want = self.size[key]
         if declared != want:
             raise ShotError("INVALID_ARGUMENT", f"{what} frame {index} declares {declared[0]}x{declared[1]} pixels "
-                            f"in its PNG header but controls[{control}] is {want[0]}x{want[1]}; export the canvas "
-                            "at the size the manifest announces")
+                            f"in its PNG header but {_stream(*key).split(' ')[0]} is {want[0]}x{want[1]}; export "
+                            "the frames at the size the manifest announces")
 
     def store(self, frame: tuple[int, str, int, bytes]) -> None:
         """Verify and decode one finished frame (bounded by its checked header), then write it. Blocking."""
         control, kind, index, png = frame
-        what = f"controls[{control}] {kind}"
+        what = _stream(kind, control)
         try:
             with Image.open(io.BytesIO(png)) as img:
                 img.verify()  # chunk CRCs and structure, no pixels
@@ -137,10 +153,10 @@ class ShotUpload:
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
             raise ShotError("INVALID_ARGUMENT", f"{what} frame {index} does not decode as a PNG (corrupt or "
                             "truncated data); re-export the frame") from None
-        want = self.size[control]
+        want = self.size[control, kind]
         if size != want:
             raise ShotError("INVALID_ARGUMENT", f"{what} frame {index} is {size[0]}x{size[1]} but the "
-                            f"manifest says controls[{control}] is {want[0]}x{want[1]}")
+                            f"manifest says {_stream(kind, control).split(' ')[0]} is {want[0]}x{want[1]}")
         # A plain write: the whole incoming folder becomes the job's in one atomic rename
         # (JobStore.create), so a half-written frame is never part of a job.
         path = frame_path(self.inputs, control, kind, index)
@@ -151,23 +167,27 @@ class ShotUpload:
         """Called at the end of the stream: every announced frame must be complete."""
         for (control, kind), buf in self.partial.items():
             if buf is not None:
-                raise ShotError("INVALID_ARGUMENT", f"controls[{control}] {kind} frame {self.done[control, kind]} "
+                raise ShotError("INVALID_ARGUMENT", f"{_stream(kind, control)} frame {self.done[control, kind]} "
                                 "was not finished (no chunk with end_of_frame); the upload was cut short, resend "
                                 "the shot")
         for (control, kind), want in self.expected.items():
             if self.done[control, kind] != want:
-                raise ShotError("INVALID_ARGUMENT", f"got {self.done[control, kind]} controls[{control}] {kind} "
-                                f"frames but the manifest announces {want}; send one per output frame")
+                raise ShotError("INVALID_ARGUMENT", f"got {self.done[control, kind]} {_stream(kind, control)} "
+                                f"frames but the manifest announces {want}; send them all")
 
 
-def load_controls(inputs_dir: Path, manifest: pb.ShotManifest) -> tuple[list[np.ndarray], list[Optional[list]]]:
-    """Decoded frames per control: canvases (F, H, W, 3) uint8 RGB, masks bool (H, W) >= 128 inside."""
+def load_controls(inputs_dir: Path, manifest: pb.ShotManifest) -> tuple[list[np.ndarray], list[Optional[list]],
+                                                                        list[np.ndarray]]:
+    """Decoded frames per control: canvases (F, H, W, 3) uint8 RGB, masks bool (H, W) >= 128 inside;
+    and per frame condition its frames (F, H, W, 3) uint8 RGB."""
     frames, masks = [], []
     for i, c in enumerate(manifest.controls):
         frames.append(np.stack([decode_png(frame_path(inputs_dir, i, "canvas", k), "RGB") for k in range(c.num_frames)]))
         masks.append([decode_png(frame_path(inputs_dir, i, "mask", k), "L") >= 128 for k in range(c.num_frames)]
                      if c.has_mask else None)
-    return frames, masks
+    conditions = [np.stack([decode_png(frame_path(inputs_dir, i, "condition", k), "RGB") for k in range(c.num_frames)])
+                  for i, c in enumerate(manifest.conditions)]
+    return frames, masks, conditions
 
 
 def decode_png(path: Path, mode: str) -> np.ndarray:

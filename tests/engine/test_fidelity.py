@@ -161,3 +161,27 @@ def test_auto_camera_without_a_matching_preset_says_so(tiny_model, canvas):
     result = e.render(request(camera=CameraRequest(mode="auto", frames=dolly_track(9, 64, 64))))
     assert result.info["camera"]["lora"] is None and result.info["loras"] == []
     assert "no camera preset LoRA for 'dolly_in' is installed" in result.info["camera"]["note"]
+
+
+def test_a_frame_condition_holds_the_shots_first_frames_and_reaches_the_rest(engine, canvas):
+    """Continuity across windows: the previous window's last 9 frames are this window's first 2 latent
+    frames, exactly (in place, timestep 0), and the frames after them are generated knowing them."""
+    from render_backend.engine.ltx2.references import ReferenceCanvas, encode_reference
+    from render_backend.engine.request import FrameCondition
+
+    previous = engine.render(request(num_frames=17, seed=1)).video
+    condition = previous[-9:]
+    held = encode_reference(engine.pipe, ReferenceCanvas("c", condition, 1, 1.0), 64, 64, 24.0,
+                            torch.device("cpu"), torch.float32).tokens[0]  # (8, C): 2 latent frames of 2x2
+    n = held.shape[0]
+    engine.render(request(num_frames=17, seed=2))
+    free = engine.last_latents[0]
+    result = engine.render(request(num_frames=17, seed=2, conditions=[FrameCondition(frames=condition)]))
+    pinned = engine.last_latents[0]
+    assert float((pinned[:n] - held).abs().max()) < 1e-6  # window 2 starts where window 1 ended
+    assert float((free[:n] - held).norm() / held.norm()) > 0.5  # without it, it does not
+    assert gap(pinned[n:], free[n:]) > 1e-3  # the condition reaches the frames after it
+    assert result.info["conditions"] == [{"start_frame": 0, "frames": 9, "strength": 1.0,
+                                          "held": "in place: the shot's first latent frames"}]
+    weaker = engine.render(request(num_frames=17, seed=2, conditions=[FrameCondition(frames=condition, strength=0.5)]))
+    assert gap(engine.last_latents[0][n:], pinned[n:]) > 1e-4 and weaker.video.shape == (17, 64, 64, 3)

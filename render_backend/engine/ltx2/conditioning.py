@@ -7,6 +7,8 @@ scale, with a per-token strength map when it has one (strength.needs_strength_ma
 - "trajectory": a trajectory canvas at the trajectory LoRA's factor (or the request's override)
   as one more reference (strength 1) plus that LoRA;
 - "off": nothing.
+Frame conditions (a previous window's last frames) -> the shot's first latent frames, held in place
+(frame_conditions.py) in BOTH stages of a two-stage render.
 The request has passed engine/checks.py; what is left to refuse here needs the pixels or the
 camera track's geometry.
 """
@@ -30,6 +32,7 @@ class Conditioning:
     # presets, styles) in both stages.
     stage2_adapters: list[tuple[str, float]] = field(default_factory=list)
     references: list[ReferenceCanvas] = field(default_factory=list)
+    conditions: list[ReferenceCanvas] = field(default_factory=list)  # frame conditions, held in both stages
     controls: list[dict] = field(default_factory=list)  # what RenderResult.info["controls"] reports
     camera: dict = field(default_factory=dict)  # what RenderResult.info["camera"] reports
 
@@ -43,6 +46,13 @@ def plan_conditioning(req: RenderRequest, registry: dict[str, LoraInfo], width: 
     for index, control in enumerate(req.controls):
         _plan_control(req, index, control, registry, plan, size)
     _plan_camera(req, registry, plan, size)
+    for index, condition in enumerate(req.conditions):
+        if condition.frames is None:
+            raise InvalidRequest(f"conditions[{index}]: the frames never arrived; send the shot again")
+        # Encoded at factor 1 like a canvas of F frames; frame_conditions.py holds the shot's first
+        # latent frames to it (ltx-core's conditioning by latent index 0).
+        plan.conditions.append(ReferenceCanvas(f"condition:{index}", condition.frames, 1, float(condition.strength),
+                                               has_map=condition.strength < 1.0))
     for name, weight in req.extra_loras:
         plan.adapters.append((name, float(weight)))
     plan.stage2_adapters = [(n, w) for n, w in plan.adapters if not registry[n].reads_canvas]

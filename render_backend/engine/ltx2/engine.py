@@ -44,6 +44,7 @@ from .adapters import activate, load_adapters
 from .attention import build_video_self_bias, install_reference_bias
 from .conditioning import plan_conditioning
 from .forward import audio_latent_shape, audio_positions, encode_text, velocities, video_positions
+from .frame_conditions import PinnedFrames
 from .guidance import GuidancePlan, default_guidance, default_steps
 from .interrupt import cancel_points, long_running_blocks
 from .latents import decode_video_audio, upsample_tokens
@@ -246,6 +247,7 @@ class LTX2Engine:
         # 3. Reference canvases -> clean tokens, positions (scaled by each factor), strengths.
         t0 = time.perf_counter()
         refs = [encode_reference(pipe, r, width, height, req.fps, device, torch.float32) for r in plan.references]
+        pinned = self._pinned(plan, width, height, req.fps, generator, device)
         timings["reference_encode_s"] = time.perf_counter() - t0
 
         # 4. Denoise with this request's LoRAs, references and guidance.
@@ -254,7 +256,7 @@ class LTX2Engine:
         t0 = time.perf_counter()
         latents, audio_latents, sigmas = self._denoise(
             latents, audio_latents, (lf, lh, lw), refs, (text, negative), guidance, (sigmas, shift), req.fps,
-            progress, should_cancel, step_offset=0, total_steps=total_steps)
+            progress, should_cancel, step_offset=0, total_steps=total_steps, pinned=pinned)
         timings["denoise_s"] = time.perf_counter() - t0
 
         # 5. Two stages: upsample the latents 2x, then refine at full size with the plain LoRAs only.
@@ -269,9 +271,11 @@ class LTX2Engine:
             audio_latents = (1 - s0) * audio_latents + s0 * audio_noise
             stage2 = self._stage_2_adapters(plan.stage2_adapters)
             activate(self.pipe, stage2)
+            # Frame conditions hold stage 2's first frames too, at full size; IC references stay in stage 1.
+            pinned = self._pinned(plan, req.width, req.height, req.fps, generator, device)
             latents, audio_latents, stage2_sigmas = self._denoise(
                 latents, audio_latents, (lf, lh, lw), [], (text, None), GuidancePlan(), (STAGE_2_SIGMAS, False),
-                req.fps, progress, should_cancel, step_offset=steps, total_steps=total_steps)
+                req.fps, progress, should_cancel, step_offset=steps, total_steps=total_steps, pinned=pinned)
             timings["stage2_s"] = time.perf_counter() - t0
         self.last_latents = latents.detach().float().cpu()
         self.last_audio_latents = audio_latents.detach().float().cpu()
@@ -319,10 +323,20 @@ class LTX2Engine:
             return supplied
         return encode_text(self.pipe, req.prompt, req.negative_prompt, negative, device)
 
+    def _pinned(self, plan, width: int, height: int, fps: float, generator, device) -> PinnedFrames | None:
+        """The frame condition (frame_conditions.py) encoded at this stage's size, or None."""
+        if not plan.conditions:
+            return None
+        (condition,) = plan.conditions  # checks.py allows one, at the shot's start
+        encoded = encode_reference(self.pipe, condition, width, height, fps, device, torch.float32)
+        noise = torch.randn(encoded.tokens.shape, generator=generator).to(device)
+        return PinnedFrames(encoded.tokens.float(), float(condition.strength), noise)
+
     def _denoise(self, latents, audio_latents, grid, refs, texts, guidance: GuidancePlan, schedule, fps, progress,
-                 should_cancel, step_offset: int, total_steps: int):
+                 should_cancel, step_offset: int, total_steps: int, pinned: PinnedFrames | None = None):
         """The denoising loop over schedule = (sigmas, shift); reference tokens ride along at t=0 and are
-        never updated. Returns (latents, audio latents, the sigmas the scheduler stepped through + final 0)."""
+        never updated; `pinned` holds the shot's first latent frames to a frame condition. Returns
+        (latents, audio latents, the sigmas the scheduler stepped through + final 0)."""
         pipe, device = self.pipe, latents.device
         lf, lh, lw = grid
         num_target = latents.shape[1]
@@ -342,9 +356,10 @@ class LTX2Engine:
         def transformer(t, latents, audio_latents, text, perturbed: bool = False, isolated: bool = False):
             """One pass (forward.velocities): target velocities (1, N, C) and audio (1, L, C*M).
             perturbed: STG (the guidance's blocks skip their self-attention); isolated: no audio<->video."""
+            target_t = pinned.timesteps(t.expand(1).to(torch.float32), num_target) if pinned else None
             return velocities(pipe, self.dtype, t, latents, ref_tokens, audio_latents, text, grid, fps,
                               video_coords, audio_coords, stg_blocks=guidance.stg_blocks if perturbed else None,
-                              isolated=isolated)
+                              isolated=isolated, target_timesteps=target_t)
 
         text, negative = texts
         for i, t in enumerate(scheduler.timesteps):
@@ -352,6 +367,8 @@ class LTX2Engine:
             if should_cancel():
                 raise Cancelled(f"cancelled before denoising step {step}/{total_steps}")
             self._at = f"denoising step {step}/{total_steps}"
+            if pinned is not None:
+                latents = pinned.apply(latents, scheduler.sigmas[i])
             # One transformer pass per guidance term (guidance.py); distilled: the prompt's pass only.
             video_v, audio_v = transformer(t, latents, audio_latents, text)
             if guidance.passes > 1:
@@ -364,6 +381,8 @@ class LTX2Engine:
                 video_v, audio_v = guidance.velocities(passes, latents, audio_latents, float(scheduler.sigmas[i]))
             latents = scheduler.step(video_v, t, latents, return_dict=False)[0]
             audio_latents = audio_scheduler.step(audio_v, t, audio_latents, return_dict=False)[0]
+            if pinned is not None:
+                latents = pinned.apply(latents, scheduler.sigmas[i + 1])  # the model's own value is not kept
             progress("denoising", step, total_steps)
         self._bias.clear()
         return latents, audio_latents, [round(float(s), 6) for s in scheduler.sigmas]
@@ -395,6 +414,8 @@ class LTX2Engine:
             "camera": plan.camera,
             "references": [{"name": r.name, "reference_downscale_factor": r.factor, "tokens": int(r.tokens.shape[1]),
                             "latent_grid": list(r.latent_shape)} for r in refs],
+            "conditions": [{"start_frame": c.start_frame, "frames": c.num_frames, "strength": c.strength,
+                            "held": "in place: the shot's first latent frames"} for c in req.conditions],
             "target_tokens": num_target,
             "attention_bias": "ltx-core: log(strength) on target<->reference video self-attention",
             "cpu_offload": self.cpu_offload, "vae_tiling": self.vae_tiling,

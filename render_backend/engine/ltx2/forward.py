@@ -48,21 +48,24 @@ def audio_positions(pipe, audio_len: int, device) -> torch.Tensor:
 def velocities(pipe, dtype: torch.dtype, t: torch.Tensor, latents: torch.Tensor, ref_tokens: torch.Tensor,
                audio_latents: torch.Tensor, text: tuple, grid: tuple[int, int, int], fps: float,
                video_coords: torch.Tensor, audio_coords: torch.Tensor, *, stg_blocks=None,
-               isolated: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+               isolated: bool = False, target_timesteps: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
     """One pass: velocities of the target tokens (1, N, C) and of the audio (1, L, C*M), float32.
 
     t: the timestep, sigma x the scheduler's num_train_timesteps (the scheduler's own timesteps).
     latents: (1, N, C) target tokens at t; ref_tokens: (1, R, C) clean reference tokens, read at
     timestep 0. stg_blocks: the blocks whose self-attention STG skips (None: no perturbation);
-    isolated: no audio <-> video cross-attention. Runs with or without gradients (training).
+    isolated: no audio <-> video cross-attention. target_timesteps: (1, N) per-token timesteps of the
+    target (frame conditions hold some tokens lower), None = t for every target token. Runs with or
+    without gradients (training).
     """
     lf, lh, lw = grid
     num_target, num_ref = latents.shape[1], ref_tokens.shape[1]
     device = latents.device
     video_in = torch.cat([latents, ref_tokens], dim=1)  # (1, N+R, C)
     t_b = t.reshape(1).expand(1).to(device=device, dtype=torch.float32)  # (1,)
-    video_t = torch.cat([t_b[:, None].expand(1, num_target),
-                         torch.zeros(1, num_ref, device=device)], dim=1)  # (1, N+R): references at t=0
+    target_t = t_b[:, None].expand(1, num_target) if target_timesteps is None else target_timesteps
+    video_t = torch.cat([target_t, torch.zeros(1, num_ref, device=device)], dim=1)  # (1, N+R): references at t=0
     video_text, audio_text, text_mask = text
     perturbed = stg_blocks is not None
     pred_video, pred_audio = pipe.transformer(
