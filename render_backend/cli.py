@@ -216,10 +216,11 @@ def cmd_train(args) -> int:
 
     if args.estimate_only:
         return _print_estimate(args)
-    if not args.model or not args.out:
+    if not args.model or not (args.out or args.prepare_only):
         raise SystemExit("error: train needs --model PATH and --out LORA.safetensors (or --estimate-only)")
     options = TrainOptions(
-        dataset=Path(args.dataset), model=check_model(args.model), out=Path(args.out), steps=args.steps, rank=args.rank,
+        dataset=Path(args.dataset), model=check_model(args.model), out=Path(args.out or "prepared.safetensors"),
+        steps=args.steps, rank=args.rank,
         alpha=args.alpha, learning_rate=args.learning_rate, reference_downscale_factor=args.reference_downscale_factor,
         modules=args.modules, optimizer=args.optimizer, gradient_checkpointing=args.gradient_checkpointing,
         device=args.device, dtype=args.dtype, save_dtype=args.save_dtype, validate_every=args.validate_every,

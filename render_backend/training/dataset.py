@@ -172,7 +172,8 @@ def dataset_hash(dataset: TrainingDataset) -> str:
 def clip_request(dataset: TrainingDataset, clip: TrainingClip, lora: str) -> RenderRequest:
     """The engine request for one clip with `lora` reading its reference at full strength: the control
     canvas (no strength curve, no mask: Lightricks trains with plain attention) or, for
-    camera-trajectory, the trajectory canvas of the bundle's camera track. One stage, no other LoRA."""
+    camera-trajectory, the trajectory canvas of the bundle's camera track. One stage, no other LoRA, no
+    frame condition."""
     from ..offline import bundle_request, read_bundle
     from ..server.convert import ShotError
 
@@ -181,7 +182,7 @@ def clip_request(dataset: TrainingDataset, clip: TrainingClip, lora: str) -> Ren
     except (BundleError, ShotError) as e:
         raise DatasetError(f"clip {clip.name}: {getattr(e, 'message', e)}") from None
     req.prompt, req.negative_prompt = clip.caption, ""
-    req.extra_loras, req.stages = [], 1
+    req.extra_loras, req.conditions, req.stages = [], [], 1
     frames = req.camera.frames
     if dataset.trajectory:
         req.controls = []

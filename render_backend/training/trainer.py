@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -25,7 +26,13 @@ import torch
 
 from .. import __version__
 from ..engine.ltx2.adapters import activate
-from ..engine.ltx2.forward import audio_latent_shape, audio_positions, velocities, video_positions
+from ..engine.ltx2.forward import (
+    audio_latent_shape,
+    audio_positions,
+    encode_text,
+    velocities,
+    video_positions,
+)
 from . import objective
 from .cache import CachedClip, load_or_encode, training_lora_info
 from .checkpoints import Workspace, complete_steps, load_checkpoint, save_checkpoint, truncate_log
@@ -55,7 +62,9 @@ class Trainer:
             return {"prepared": len(self.cache)}
         self._add_adapter()
         start = self._resume() if self.o.resume else 0
-        if start == 0:
+        if start == 0:  # a fresh run (--overwrite included): nothing of an earlier one stays to be resumed
+            for folder in (self.ws.checkpoints, self.ws.validation):
+                shutil.rmtree(folder, ignore_errors=True)
             self.ws.root.mkdir(parents=True, exist_ok=True)
             self.ws.loss_log.write_text("")
             self._log({"step": 0, "heldout_loss": self.heldout_loss()})
@@ -125,7 +134,7 @@ class Trainer:
     # ------------------------------------------------------------------ setup
     def _check_output(self) -> None:
         out = self.o.out
-        if self.o.resume:
+        if self.o.resume or self.o.prepare_only:
             return
         if out.exists() and not self.o.overwrite:
             raise TrainingError(f"{out} exists: choose another --out, pass --resume to continue its training, or "
@@ -194,8 +203,13 @@ class Trainer:
             audio_len, _ = self.audio_shape[name] = audio_latent_shape(pipe, clip.num_frames, clip.fps)
             self.layout[name] = (ref_tokens, video_positions(pipe, clip.grid, clip.refs, clip.fps, self.device),
                                  audio_positions(pipe, audio_len, self.device))
-            # Validation renders read these instead of running the text encoder again.
-            self.engine.prompt_embeddings[(clip.caption, "", False)] = (clip.text, None)
+        # Validation renders read the prompt embeddings from here (with the negative prompt's for a dev model's
+        # guidance) instead of running the text encoder again, so it can leave the GPU.
+        uncond = self.engine.guidance.uncond
+        for caption in {c.caption for c in self.cache.values()}:
+            with torch.no_grad():
+                self.engine.prompt_embeddings[(caption, "", uncond)] = encode_text(pipe, caption, "", uncond,
+                                                                                   self.device)
         if self.device.type == "cuda":
             pipe.text_encoder.to("cpu")  # ~24 GB for Gemma 3 12B; every caption is cached now
             torch.cuda.empty_cache()

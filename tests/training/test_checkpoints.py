@@ -104,3 +104,14 @@ def test_resume_refuses_a_checkpoint_of_another_generation(dataset, tiny_model, 
     lora_file.write_lora(ws.lora_at(4), tensors, {**meta, "ltx_blender_base": "ltx-2.3"})
     with pytest.raises(TrainingError, match="trained for ltx-2.3, but this model is ltx-2"):
         _run(replace(_options(dataset, tiny_model, out, resume=True), steps=8))
+
+
+def test_a_dev_model_trains_and_renders_its_validation_with_guidance(dataset, tiny_dev_model, tmp_path):
+    """A dev model's validation render needs the negative prompt's embeddings too (CFG): they are computed
+    with the captions, so the render never needs the text encoder again."""
+    out = tmp_path / "dev.safetensors"
+    lines = []
+    summary = _run(replace(_options(dataset, tiny_dev_model, out), steps=2, validate_every=2), lines)
+    assert any("(ltx-2, dev)" in line for line in lines)
+    assert summary["heldout_loss_last"] is not None and out.is_file()
+    assert (Workspace.beside(out).validation / "step_000002.mp4").is_file()
