@@ -350,6 +350,70 @@ def run_render_animation(args: argparse.Namespace) -> int:
     print(json.dumps(summary) if as_json else f"{result.state}: {result.message} ({summary['seconds']} s); "
           f"job file {result.job_file}", flush=True)
     return 0 if result.state == "done" else 1
+def add_make_dataset_parser(subparsers) -> None:
+    from .core.camera_paths import PATH_KINDS
+    from .core.dataset import DATASET_KINDS
+
+    p = subparsers.add_parser("make-dataset", help="a LoRA training dataset (canvas + finished render per clip)",
+                              description="Render paired clips from .blend files: the reference canvas the add-on "
+                              "exports and the finished frame, from the scene camera and randomised camera paths. "
+                              "Writes shot bundles, dataset.json and ltx-trainer's metadata.jsonl/.csv "
+                              "(docs/training.md).")
+    p.add_argument("blends", type=Path, nargs="+", metavar="SCENE.blend", help="one or more .blend files")
+    p.add_argument("--out", type=Path, required=True, help="dataset folder to write")
+    p.add_argument("--kind", required=True, choices=list(DATASET_KINDS), help="the reference the LoRA will read")
+    p.add_argument("--clips", type=int, default=8, help="clips per .blend (default 8)")
+    p.add_argument("--frames", type=int, default=49, help="frames per clip, 8k+1 (default 49)")
+    p.add_argument("--size", type=int, nargs=2, default=(768, 512), metavar=("W", "H"),
+                   help="output size in px, multiples of 32 (default 768 512)")
+    p.add_argument("--paths", default=",".join(PATH_KINDS),
+                   help=f"camera paths to draw from, comma-separated (default all: {','.join(PATH_KINDS)})")
+    p.add_argument("--seed", type=int, default=0, help="random seed of paths and frame ranges")
+    p.add_argument("--reference-downscale-factor", type=int, default=1, metavar="F",
+                   help="export the canvas at 1/F of --size, as the add-on does for a LoRA of factor F (default 1)")
+    p.add_argument("--caption", default="", help="caption of every clip (default: the scene's LTX Render prompt)")
+    p.add_argument("--captions", type=Path, default=None, metavar="FILE",
+                   help="one caption per line, used per clip in turn")
+    p.add_argument("--scene", default="", help="scene name (default: each file's active scene)")
+    p.add_argument("--targets", default="", help="comma-separated collections/objects: the mask and the subject "
+                   "the camera paths aim at (default: the view's centre)")
+    p.add_argument("--armatures", default="", help="comma-separated armatures drawn as pose")
+    p.add_argument("--samples", type=int, default=16, help="render samples of the target (default 16)")
+    p.add_argument("--render-engine", default="cycles", choices=["cycles", "eevee"],
+                   help="renderer of the target: cycles (CPU, works everywhere) or eevee (needs OpenGL)")
+    p.add_argument("--canvas-engine", default="auto", choices=["auto", "cycles", "workbench"],
+                   help="depth/mask renderer of the canvas, as in export")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing dataset in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(run=run_make_dataset)
+
+
+def run_make_dataset(args: argparse.Namespace) -> int:
+    from .core.camera_paths import parse_path_kinds
+    from .make_dataset import DatasetOptions, make_dataset
+
+    captions = []
+    if args.captions is not None:
+        try:
+            captions = [line.strip() for line in args.captions.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except OSError as exc:
+            raise UsageError(f"--captions {args.captions}: cannot read it ({exc.strerror or exc})") from None
+        if not captions:
+            raise UsageError(f"--captions {args.captions} has no caption lines")
+    elif args.caption.strip():
+        captions = [args.caption.strip()]
+    options = DatasetOptions(kind=args.kind, clips=args.clips, num_frames=args.frames, width=args.size[0],
+                             height=args.size[1], paths=parse_path_kinds(args.paths), seed=args.seed,
+                             reference_downscale_factor=args.reference_downscale_factor, captions=captions,
+                             targets=_names(args.targets), armatures=_names(args.armatures), samples=args.samples,
+                             render_engine=args.render_engine, canvas_engine=args.canvas_engine)
+    t0 = time.perf_counter()
+    for line in make_dataset(args.blends, args.out, options, scene_name=args.scene, overwrite=args.overwrite,
+                             warn=lambda message: print(f"warning: {message}", file=sys.stderr, flush=True)):
+        if not args.quiet:
+            print(line, flush=True)
+    print(f"wrote {args.out / 'dataset.json'} in {time.perf_counter() - t0:.1f} s")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -362,6 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_render_parser(subparsers)
     add_submit_parser(subparsers)
     add_render_animation_parser(subparsers)
+    add_make_dataset_parser(subparsers)
     return parser
 
 

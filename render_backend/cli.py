@@ -7,6 +7,8 @@
                          [--video-decoder auto|conv|diffusion] [--job-timeout SECONDS] [--min-free-mib MIB]
     render-backend render BUNDLE_DIR --out DIR --model PATH_OR_HUB_ID [--lora NAME=PATH ...]
                           [--control-lora NAME] [--prompt TEXT] [--seed N] [--steps N] [--stages 1|2]
+    render-backend train DATASET --model PATH --out LORA.safetensors [--steps N] [--rank R]
+                         [--reference-downscale-factor F] [--resume] ...   (docs/training.md)
     render-backend make-test-model DIR [--version 2.0|2.3|2.5] [--variant distilled|dev]
 """
 
@@ -212,6 +214,50 @@ def cmd_make_test_model(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    from .training.dataset import DatasetError
+    from .training.options import TrainingError, TrainOptions
+
+    if args.estimate_only:
+        return _print_estimate(args)
+    if not args.model or not (args.out or args.prepare_only):
+        raise SystemExit("error: train needs --model PATH and --out LORA.safetensors (or --estimate-only)")
+    options = TrainOptions(
+        dataset=Path(args.dataset), model=check_model(args.model), out=Path(args.out or "prepared.safetensors"),
+        steps=args.steps, rank=args.rank,
+        alpha=args.alpha, learning_rate=args.learning_rate, reference_downscale_factor=args.reference_downscale_factor,
+        modules=args.modules, optimizer=args.optimizer, gradient_checkpointing=args.gradient_checkpointing,
+        device=args.device, dtype=args.dtype, save_dtype=args.save_dtype, validate_every=args.validate_every,
+        validation_steps=args.validation_steps, checkpoint_every=args.checkpoint_every,
+        keep_checkpoints=args.keep_checkpoints, holdout=args.holdout, seed=args.seed, log_every=args.log_every,
+        resume=args.resume, overwrite=args.overwrite, prepare_only=args.prepare_only)
+    from .training.trainer import Trainer
+
+    try:
+        Trainer(options, say=lambda line: print(line, flush=True)).run()
+    except (TrainingError, DatasetError) as e:
+        raise SystemExit(f"error: {e}") from None
+    return 0
+
+
+def _print_estimate(args) -> int:
+    from .training.dataset import DatasetError, read_dataset
+    from .training.memory import MODEL_SIZES, estimate
+
+    try:
+        ds = read_dataset(args.dataset)
+        size = (ds.width, ds.height, ds.num_frames, args.reference_downscale_factor or ds.reference_downscale_factor)
+    except DatasetError:
+        size = (768, 512, 121, args.reference_downscale_factor or 1)
+        print(f"no dataset at {args.dataset}: estimating for 768x512, 121 frames")
+    for model in ([args.model_size] if args.model_size else list(MODEL_SIZES)):
+        e = estimate(model, *size, rank=args.rank, feed_forward=args.modules == "attention+ff",
+                     optimizer=args.optimizer, checkpointing=args.gradient_checkpointing)
+        for line in e.lines():
+            print(f"{model}: {line}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="render-backend", description="LTX-2 render backend for the Blender add-on")
     ap.add_argument("--version", action="version", version=__version__)
@@ -249,6 +295,46 @@ def build_parser() -> argparse.ArgumentParser:
                    help="1 = one stage at full size (fast preview), 2 = two-stage (default when available)")
     _add_engine_args(r)
     r.set_defaults(func=cmd_render)
+
+    tr = sub.add_parser("train", help="train a control or camera-trajectory LoRA on a dataset from make-dataset",
+                        description="Train a LoRA on the parallel canvas (reference tokens at timestep 0, positions "
+                        "x the factor, loss on the target tokens), Lightricks' flow-matching objective. Writes "
+                        "LORA.safetensors (Lightricks/ComfyUI keys) and LORA.training/ (checkpoints, loss log and "
+                        "plot, validation renders). docs/training.md")
+    tr.add_argument("dataset", help="dataset folder (python -m blender_addon.cli make-dataset)")
+    tr.add_argument("--model", help="diffusers LTX-2 folder (the base model the LoRA is for)")
+    tr.add_argument("--out", help="the LoRA file to write, NAME.safetensors")
+    tr.add_argument("--steps", type=int, default=1000, help="optimisation steps (default 1000)")
+    tr.add_argument("--rank", type=int, default=32, help="LoRA rank (default 32, Lightricks' IC-LoRA recipe)")
+    tr.add_argument("--alpha", type=float, default=None, help="LoRA alpha (default = rank); folded into the file")
+    tr.add_argument("--learning-rate", type=float, default=2e-4, help="AdamW learning rate, decays to 10%% (default 2e-4)")
+    tr.add_argument("--reference-downscale-factor", type=int, default=None, metavar="F",
+                    help="the canvas is read at 1/F of the output size (default: the dataset's export factor)")
+    tr.add_argument("--modules", default="attention+ff", choices=["attention+ff", "attention"],
+                    help="adapted layers: video self/cross-attention projections (+ feed-forward, the default)")
+    tr.add_argument("--optimizer", default="adamw", choices=["adamw", "adamw8bit"],
+                    help="adamw8bit: bitsandbytes' 8-bit AdamW (CUDA only)")
+    tr.add_argument("--no-gradient-checkpointing", dest="gradient_checkpointing", action="store_false",
+                    help="keep every block's activations (faster, far more memory)")
+    tr.add_argument("--device", default=None, help="cuda, cuda:1, cpu (default: cuda when available)")
+    tr.add_argument("--dtype", default="auto", help="base weights: auto (bf16 on cuda, fp32 on cpu), bf16, fp32")
+    tr.add_argument("--save-dtype", default="bf16", choices=["bf16", "fp16", "fp32"], help="LoRA file precision")
+    tr.add_argument("--validate-every", type=int, default=250, metavar="K",
+                    help="held-out loss and a validation render every K steps (default 250)")
+    tr.add_argument("--validation-steps", type=int, default=None, help="denoising steps of a validation render")
+    tr.add_argument("--checkpoint-every", type=int, default=250, metavar="K", help="checkpoint every K steps")
+    tr.add_argument("--keep-checkpoints", type=int, default=2, help="checkpoints kept (default 2)")
+    tr.add_argument("--holdout", type=int, default=1, help="clips held out for the held-out loss (default 1)")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--log-every", type=int, default=10, help="progress line every N steps")
+    tr.add_argument("--resume", action="store_true", help="continue from the last checkpoint in LORA.training/")
+    tr.add_argument("--overwrite", action="store_true", help="train again from scratch over an existing LoRA")
+    tr.add_argument("--prepare-only", action="store_true",
+                    help="cache the latents (and draw camera-trajectory references + ltx-trainer metadata), no training")
+    tr.add_argument("--estimate-only", action="store_true",
+                    help="print the memory / time estimate for 19B and 22B models and exit (no model needed)")
+    tr.add_argument("--model-size", choices=["19B", "22B"], help="with --estimate-only: only this size")
+    tr.set_defaults(func=cmd_train)
 
     t = sub.add_parser("make-test-model", help="write the tiny random LTX-2 (+ LoRAs) used by tests and the demo")
     t.add_argument("dir")

@@ -111,10 +111,11 @@ def write_wav(dest: str | Path, audio: np.ndarray, sample_rate: int) -> Path:
 
 
 def write_mp4(dest: str | Path, video: np.ndarray, fps: float, audio: Optional[np.ndarray] = None,
-              sample_rate: int = 0, crf: int = 18) -> Path:
+              sample_rate: int = 0, crf: int = 18, pix_fmt: str = "yuv420p") -> Path:
     """H.264 (yuv420p) mp4 with optional AAC audio (trimmed/padded to the video's duration).
 
-    `video` is uint8 (F, H, W, 3); H and W must be even (yuv420p halves chroma).
+    `video` is uint8 (F, H, W, 3); H and W must be even (yuv420p halves chroma). pix_fmt "yuv444p" with
+    crf 0 is lossless (canvases whose neighbouring columns carry different numbers).
     """
     import av  # heavy import, only where needed
 
@@ -128,7 +129,7 @@ def write_mp4(dest: str | Path, video: np.ndarray, fps: float, audio: Optional[n
     with atomic_path(dest) as tmp:
         with av.open(str(tmp), mode="w", format="mp4") as container:
             vstream = container.add_stream("libx264", rate=rate)
-            vstream.width, vstream.height, vstream.pix_fmt = width, height, "yuv420p"
+            vstream.width, vstream.height, vstream.pix_fmt = width, height, pix_fmt
             vstream.codec_context.time_base = 1 / rate
             vstream.options = {"crf": str(crf), "preset": "medium"}
             astream = None

@@ -151,7 +151,10 @@ def relative_poses(frames: list[CameraFrame]) -> tuple[np.ndarray, np.ndarray]:
     w2c = np.stack([np.asarray(f.world_to_camera, dtype=np.float64) for f in frames])  # (F, 4, 4)
     rot, trans = w2c[:, :3, :3], w2c[:, :3, 3]
     centres_world = -np.einsum("fji,fj->fi", rot, trans)  # c = -R^T t
-    centres = centres_world @ rot[0].T + trans[0]  # into the first camera's axes
+    # Into the first camera's axes as R_0 (c_i - c_0), not R_0 c_i + t_0: equal in exact arithmetic, but with
+    # Blender's float32 matrices the latter leaves ~1e-8 m at frame 0 and on a static camera, whose negative
+    # moments then quantise to 127 instead of 128 (docs/camera-canvas-v1.md promises exactly zero there).
+    centres = (centres_world - centres_world[0]) @ rot[0].T
     rotations = np.einsum("ij,fkj->fik", rot[0], rot)  # R_0 R_i^T
     return rotations, centres
 

@@ -339,20 +339,28 @@ def test_preview_canvas_renders_only_the_current_frame(tmp_path):
     assert len([i for i in bpy.data.images if i.name.startswith("LTX control canvas")]) == 1
 
 
-def test_render_animation_queues_model_sized_shots_and_resumes(tmp_path, live_server):
-    scene = fresh_shot(tmp_path, frames=20, server=live_server)
-    assert bpy.ops.ltx_render.render_animation(max_frames=9, overlap=0) == {"FINISHED"}
-    ranges = sorted((j.frame_start, j.frame_end, j.state) for j in scene.ltx_render.jobs)
-    assert ranges == [(1, 9, "done"), (10, 18, "done"), (12, 20, "done")]
-    movies = sorted((s for s in strips(scene) if s.type == "MOVIE"), key=lambda s: s.frame_start)
-    sounds = sorted((s for s in strips(scene) if s.type == "SOUND"), key=lambda s: s.frame_start)
-    # seamless on one channel: the last shot (12..20) hides the 7 frames shot 2 already shows
-    assert [(m.frame_final_start, m.frame_final_end, m.channel) for m in movies] == [
-        (1, 10, 1), (10, 19, 1), (19, 21, 1)]
-    assert [(s.frame_start, s.frame_final_start, s.frame_final_end) for s in sounds] == [
-        (1, 1, 10), (10, 10, 19), (12, 19, 21)]
-    assert bpy.ops.ltx_render.render_animation(max_frames=9, overlap=0) == {"CANCELLED"}  # all done
-    assert len(live_server.jobs_of(j.request_id for j in scene.ltx_render.jobs)) == 3
+def test_render_animation_renders_one_continuous_take_and_resumes(tmp_path, live_server):
+    """33 frames in windows of 17 sharing 9: three windows (1-17, 9-25, 17-33) continuing from one
+    another, assembled by the server into ONE take of exactly 33 frames, in the sequencer at frame 1."""
+    from blender_addon.core import animation as an
+
+    scene = fresh_shot(tmp_path, frames=33, server=live_server)
+    assert bpy.ops.ltx_render.render_animation(max_frames=17, overlap=9) == {"FINISHED"}
+    job = an.load_job(tmp_path / "renders" / "WalkDollyZoom" / "animation_0001-0033")
+    (shot,) = job.shots
+    assert [(w.frame_start, w.frame_end, w.condition_frames, w.state) for w in shot.windows] == [
+        (1, 17, 0, "done"), (9, 25, 9, "done"), (17, 33, 9, "done")]
+    assert shot.done and job.frames_done == 33
+    movies = [s for s in strips(scene) if s.type == "MOVIE"]
+    sounds = [s for s in strips(scene) if s.type == "SOUND"]
+    assert [(m.frame_final_start, m.frame_final_duration) for m in movies] == [(1, 33)]
+    assert [(s.frame_final_start, s.frame_final_duration) for s in sounds] == [(1, 33)]
+    ids = [w.request_id for w in shot.windows] + [shot.assembly_request_id]
+    assert len(live_server.jobs_of(ids)) == 4  # three windows and their assembly
+    conditions = [len(live_server.job(w.job_id).manifest.conditions) for w in shot.windows]
+    assert conditions == [0, 1, 1] and live_server.job(shot.windows[0].job_id).manifest.tail_frames == 9
+    assert bpy.ops.ltx_render.render_animation(max_frames=17, overlap=9) == {"CANCELLED"}  # all assembled
+    assert len(live_server.jobs_of(ids)) == 4  # nothing rendered again
 
 
 class _FakeOperator:

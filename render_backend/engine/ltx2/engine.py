@@ -47,6 +47,7 @@ from ..request import (
 from .adapters import activate, load_adapters
 from .attention import build_video_self_bias, install_reference_bias
 from .conditioning import plan_conditioning
+from .forward import audio_latent_shape, audio_positions, encode_text, velocities, video_positions
 from .frame_conditions import PinnedFrames
 from .generation import Generation, read_generation
 from .guidance import GuidancePlan, default_guidance, default_steps
@@ -118,6 +119,9 @@ class LTX2Engine:
         # that compare generations more finely than 8-bit video.
         self.last_latents: torch.Tensor | None = None
         self.last_audio_latents: torch.Tensor | None = None
+        # (prompt, negative prompt, with negative) -> encode_text's result, supplied by a caller that has
+        # them already (the trainer: computed once, then the text encoder leaves the GPU).
+        self.prompt_embeddings: dict[tuple[str, str, bool], tuple] = {}
 
     # ------------------------------------------------------------------ loading
     def load(self) -> None:
@@ -259,11 +263,9 @@ class LTX2Engine:
         lh, lw = height // pipe.vae_spatial_compression_ratio, width // pipe.vae_spatial_compression_ratio
         channels = pipe.transformer.config.in_channels
         latents = torch.randn((1, lf * lh * lw, channels), generator=generator).to(device)  # (B, N, C)
-        audio_len = round(req.num_frames / req.fps * pipe.audio_sampling_rate / pipe.audio_hop_length
-                          / pipe.audio_vae_temporal_compression_ratio)
+        audio_len, audio_channels = audio_latent_shape(pipe, req.num_frames, req.fps)
         mel_bins = pipe.audio_mel_bins // pipe.audio_vae_mel_compression_ratio
-        audio_latents = torch.randn((1, audio_len, pipe.audio_latent_channels * mel_bins),
-                                    generator=generator).to(device)  # (B, L, C*M)
+        audio_latents = torch.randn((1, audio_len, audio_channels), generator=generator).to(device)  # (B, L, C*M)
 
         # 3. Reference canvases -> clean tokens, positions (scaled by each factor), strengths.
         t0 = time.perf_counter()
@@ -343,12 +345,10 @@ class LTX2Engine:
 
     def _encode_text(self, req: RenderRequest, negative: bool, device) -> tuple:
         """((video embeds, audio embeds, mask) of the prompt, the same of the negative prompt or None)."""
-        pipe = self.pipe
-        embeds, mask, neg_embeds, neg_mask = pipe.encode_prompt(
-            prompt=req.prompt, negative_prompt=req.negative_prompt, do_classifier_free_guidance=negative,
-            max_sequence_length=min(1024, int(pipe.tokenizer.model_max_length)), device=device)
-        connect = lambda e, m: pipe.connectors(e, m, padding_side=pipe.tokenizer_padding_side)  # noqa: E731
-        return connect(embeds, mask), connect(neg_embeds, neg_mask) if negative else None
+        supplied = self.prompt_embeddings.get((req.prompt, req.negative_prompt, negative))
+        if supplied is not None:
+            return supplied
+        return encode_text(self.pipe, req.prompt, req.negative_prompt, negative, device)
 
     def _pinned(self, plan, width: int, height: int, fps: float, generator, device) -> PinnedFrames | None:
         """The frame condition (frame_conditions.py) encoded at this stage's size, or None."""
@@ -371,12 +371,10 @@ class LTX2Engine:
         lf, lh, lw = grid
         num_target = latents.shape[1]
         ref_tokens = torch.cat([r.tokens for r in refs], dim=1) if refs else latents[:, :0]  # (1, R, C)
-        num_ref = ref_tokens.shape[1]
         audio_len = audio_latents.shape[1]
 
-        video_coords = pipe.transformer.rope.prepare_video_coords(1, lf, lh, lw, device, fps=fps)
-        video_coords = torch.cat([video_coords] + [r.coords for r in refs], dim=2)  # (1, 3, N+R, 2)
-        audio_coords = pipe.transformer.audio_rope.prepare_audio_coords(1, audio_len, device)
+        video_coords = video_positions(pipe, grid, refs, fps, device)  # (1, 3, N+R, 2)
+        audio_coords = audio_positions(pipe, audio_len, device)
         self._bias.video_self = build_video_self_bias(num_target, [r.strength for r in refs],
                                                       [r.has_map for r in refs], self.dtype, device)
 
@@ -388,23 +386,12 @@ class LTX2Engine:
                       if sampler[0] == "euler_ancestral" else {})
 
         def transformer(t, latents, audio_latents, text, perturbed: bool = False, isolated: bool = False):
-            """One pass: velocities of the target tokens (1, N, C) and of the audio (1, L, C*M).
+            """One pass (forward.velocities): target velocities (1, N, C) and audio (1, L, C*M).
             perturbed: STG (the guidance's blocks skip their self-attention); isolated: no audio<->video."""
-            video_in = torch.cat([latents, ref_tokens], dim=1)  # (1, N+R, C)
-            t_b = t.expand(1).to(torch.float32)  # (1,)
-            target_t = pinned.timesteps(t_b, num_target) if pinned else t_b[:, None].expand(1, num_target)
-            video_t = torch.cat([target_t, torch.zeros(1, num_ref, device=device)], dim=1)  # (1, N+R): refs at t=0
-            video_text, audio_text, text_mask = text
-            pred_video, pred_audio = pipe.transformer(
-                hidden_states=video_in.to(self.dtype), audio_hidden_states=audio_latents.to(self.dtype),
-                encoder_hidden_states=video_text, audio_encoder_hidden_states=audio_text,
-                timestep=video_t, audio_timestep=t_b, sigma=t_b, audio_sigma=t_b,
-                encoder_attention_mask=text_mask, audio_encoder_attention_mask=text_mask,
-                num_frames=lf, height=lh, width=lw, fps=fps, audio_num_frames=audio_len,
-                video_coords=video_coords, audio_coords=audio_coords, use_cross_timestep=True,
-                isolate_modalities=isolated, spatio_temporal_guidance_blocks=list(guidance.stg_blocks) if perturbed
-                else None, perturbation_mask=torch.zeros(1, device=device) if perturbed else None, return_dict=False)
-            return pred_video[:, :num_target].float(), pred_audio.float()  # the references' outputs dropped
+            target_t = pinned.timesteps(t.expand(1).to(torch.float32), num_target) if pinned else None
+            return velocities(pipe, self.dtype, t, latents, ref_tokens, audio_latents, text, grid, fps,
+                              video_coords, audio_coords, stg_blocks=guidance.stg_blocks if perturbed else None,
+                              isolated=isolated, target_timesteps=target_t)
 
         text, negative = texts
         for i, t in enumerate(scheduler.timesteps):
