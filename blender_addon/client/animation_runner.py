@@ -31,6 +31,7 @@ from .profiles import ServerProfile
 from .render_client import ARTIFACT_FILES, RenderClient
 
 TAIL_FILE = "tail.zip"
+REATTACH_S = 300.0  # how long a watch waits for a server that went away (a restart) before giving up
 CONDITION_FOLDER = "continue"  # the bundle folder of a window's frame condition
 TERMINAL = (pb.JOB_STATE_DONE, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED)
 ProgressFn = Callable[[dict], None]
@@ -155,7 +156,9 @@ class AnimationRunner:
         return True
 
     def _follow(self, client: RenderClient, shot: an.ShotJob, index: int, job_id: str):
-        """Watch to a final event; None when the server no longer has the job (re-submit)."""
+        """Watch to a final event; None when the server no longer has the job (re-submit). A server that
+        went away is waited for REATTACH_S seconds (a restart), then the shot fails with the reason."""
+        gone_since = None
         while not self._stop.is_set():
             try:
                 for event in client.watch(job_id):
@@ -175,6 +178,10 @@ class AnimationRunner:
                     return None
                 if exc.reason not in (conn.UNREACHABLE, conn.LOADING):
                     raise
+                gone_since = gone_since or time.monotonic()
+                if time.monotonic() - gone_since > REATTACH_S:
+                    raise
+                self._emit("waiting", shot, index, message=str(exc))
             time.sleep(self.poll_s * 5)  # a restarting server: re-attach
         return None
 

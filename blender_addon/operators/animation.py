@@ -46,7 +46,9 @@ class AnimationRender:
                                             overlap=overlap, strength=strength, markers=list(markers))
         an.save_job(self.job, self.job_dir)
         self.resumed = job is not None
-        self.runner = AnimationRunner(self.job, self.job_dir, profiles, progress=progress or (lambda e: None),
+        self._latest: dict | None = None  # the runner's last event (its threads must not touch bpy)
+        self._progress = progress or (lambda event: None)
+        self.runner = AnimationRunner(self.job, self.job_dir, profiles, progress=self._on_event,
                                       client_info=records.client_info(), image_sequence=image_sequence)
         self._queue = self._windows_to_export()
         self._export = None  # (shot, index, generator) being exported
@@ -57,6 +59,22 @@ class AnimationRender:
     @property
     def scene(self) -> bpy.types.Scene:
         return bpy.data.scenes[self.scene_name]
+
+    def _on_event(self, event: dict) -> None:
+        self._latest = event
+        self._progress(event)
+
+    def _show_progress(self) -> None:
+        """The panel's status line from the last event: shot i of n, window j of m, frames done, ETA."""
+        e = self._latest
+        if e is None:
+            return
+        settings = self.scene.ltx_render
+        where = f"shot {e['shot_index']}/{e['shots']}" + (f", window {e['window']}/{e['windows']}" if e["window"] else "")
+        eta = f", ETA {e['eta_s']:.0f} s" if e["eta_s"] is not None else ""
+        settings.status_text = f"{where}: {e.get('stage') or e['event']} ({e['frames_done']}/{e['frames_total']} " \
+                               f"frames{eta})"
+        settings.progress = e["frames_done"] / max(1, e["frames_total"])
 
     def _windows_to_export(self) -> list[tuple[an.ShotJob, int]]:
         """Windows still to render, first windows of every shot first (so every server starts early);
@@ -91,6 +109,7 @@ class AnimationRender:
             except StopIteration:
                 self._exported(shot, index)
                 self._export = None
+        self._show_progress()
         if self.runner.running():
             return False
         if self.import_strips and not self.cancelled:

@@ -1,0 +1,132 @@
+"""`python -m blender_addon.cli render-animation` as a render farm runs it: a real `render-backend serve`
+process, the example scene, three windows of one shot. Killed halfway (the client, then the server),
+rerun with the same command, it finishes without rendering a finished window again, and the take is
+exactly the requested frames."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("bpy", reason="needs bpy (pip install bpy==5.0.1)")
+
+from render_backend.media import probe_mp4, probe_wav  # noqa: E402
+from render_backend.proto import render_pb2 as pb  # noqa: E402
+from tests.server.procs import ServeProcess  # noqa: E402
+
+pytestmark = [pytest.mark.blender, pytest.mark.slow]
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = """
+import sys, bpy
+from blender_addon.example_scene import build_example_scene
+build_example_scene(frames=57, width=128, height=96)
+bpy.ops.wm.save_as_mainfile(filepath=sys.argv[1])
+"""
+
+
+@pytest.fixture(scope="module")
+def scene_and_model(tmp_path_factory):
+    from render_backend.engine.ltx2.test_model import make_test_model
+
+    root = tmp_path_factory.mktemp("animation")
+    blend = root / "walk.blend"
+    subprocess.run([sys.executable, "-c", BUILD, str(blend)], cwd=ROOT, check=True, capture_output=True, timeout=120)
+    return blend, make_test_model(root / "tiny-ltx2")
+
+
+def _command(blend, server, out):
+    return [sys.executable, "-m", "blender_addon.cli", "render-animation", str(blend), "--server", server,
+            "--out", str(out), "--frames", "1-57", "--max-frames", "25", "--overlap", "9", "--prompt", "a man walks",
+            "--progress", "json"]
+
+
+def _env():
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def _run_until(cmd, event: str, timeout: float = 240) -> list[dict]:
+    """Start the command and SIGKILL it right after it printed `event`; returns the events seen."""
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    events, deadline = [], time.monotonic() + timeout
+    for line in proc.stdout:
+        if line.startswith("{"):
+            events.append(json.loads(line))
+            if events[-1].get("event") == event:
+                proc.send_signal(signal.SIGKILL)
+                break
+        assert time.monotonic() < deadline, events
+    proc.wait(30)
+    return events
+
+
+def _run(cmd) -> tuple[int, list[dict]]:
+    run = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
+    events = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+    return run.returncode, events
+
+
+def _windows(out: Path) -> list[dict]:
+    return json.loads((out / "animation.json").read_text())["shots"][0]["windows"]
+
+
+def _check_take(out: Path) -> None:
+    take = out / "shot_0001-0057" / "take"
+    info = probe_mp4(take / "video.mp4")
+    assert (info.frames, info.fps) == (57, 24)  # exactly the range: 25 + 16 + 16 new frames
+    assert probe_wav(take / "audio.wav")[3] == pytest.approx(57 / 24, abs=1e-3)
+
+
+def test_a_killed_client_reruns_without_rendering_a_finished_window_again(scene_and_model, tmp_path):
+    blend, model = scene_and_model
+    with ServeProcess(model, tmp_path / "data", "--upsampler", "none") as server:
+        out = tmp_path / "out"
+        seen = _run_until(_command(blend, server.address, out), "window_done")
+        done = [w for w in _windows(out) if w["state"] == "done"]
+        assert len(done) == 1 and seen[-1]["windows_done"] == 1  # killed after window 1 of 3
+        code, events = _run(_command(blend, server.address, out))
+        assert code == 0, events[-3:]
+        assert events[-1]["event"] == "finished" and events[-1]["state"] == "done"
+        assert any("resuming" in e.get("message", "") for e in events)
+        windows = _windows(out)
+        assert [w["state"] for w in windows] == ["done"] * 3 and windows[0]["job_id"] == done[0]["job_id"]
+        # The server rendered each window once (the killed client's window 2 upload, if any, was found again).
+        jobs = server.client.list_jobs(limit=100)
+        window_jobs = [j for j in jobs if j.request_id.startswith("win-")]
+        assert len(window_jobs) == 3 and {j.state for j in window_jobs} == {pb.JOB_STATE_DONE}
+        assert [w["request_id"] for w in windows] == [j.request_id for j in reversed(window_jobs)]
+        _check_take(out)
+        progress = [e for e in events if e["event"] == "window_done"]
+        assert [(e["window"], e["windows_done"]) for e in progress] == [(2, 2), (3, 3)]
+        assert [e["frames_done"] for e in progress] == [41, 57] and progress[0]["eta_s"] is not None
+
+
+def test_a_server_killed_halfway_restarts_and_the_rerun_completes(scene_and_model, tmp_path):
+    blend, model = scene_and_model
+    server = ServeProcess(model, tmp_path / "data", "--upsampler", "none").start()
+    try:
+        out = tmp_path / "out"
+        proc = subprocess.Popen(_command(blend, server.address, out), cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        for line in proc.stdout:
+            if '"window_done"' in line:
+                server.kill()  # the GPU box crashes with window 2 about to start
+                break
+        proc.communicate(timeout=300)
+        assert proc.returncode == 1  # not everything assembled: no 0 for a farm to trust
+        assert sum(w["state"] == "done" for w in _windows(out)) == 1
+        server.start()  # same port, same data dir
+        code, events = _run(_command(blend, server.address, out))
+        assert code == 0, events[-3:]
+        jobs = [j for j in server.client.list_jobs(limit=100) if j.request_id.startswith("win-")]
+        done_jobs = [j for j in jobs if j.state == pb.JOB_STATE_DONE]
+        assert len(done_jobs) == 3  # window 1 kept from before the crash, windows 2 and 3 after
+        _check_take(out)
+    finally:
+        server.stop()
