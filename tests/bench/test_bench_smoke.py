@@ -95,3 +95,16 @@ def test_load_bench_verifies_every_job_and_prints_its_figures(tmp_path):
     peak, warm = map(float, re.search(r"^server peak RSS: (\d+) MiB \(after one warm-up job: (\d+) MiB\)", out,
                                       flags=re.M).groups())
     assert 100 < warm <= peak < 4096, out  # the whole server process with torch and the tiny model
+
+
+def test_continuity_bench_prints_chained_against_independent(tmp_path):
+    from render_backend.engine.ltx2.test_model import make_test_model
+
+    model = make_test_model(tmp_path / "tiny")
+    out = run_bench("continuity.py", "--model", str(model))
+    assert "2 windows of 17 frames at 64x64, 1 steps, overlap 9 (25 frames of take)" in out, out
+    independent = float(re.search(r"^median independent windows:\s+(\d+\.\d+) s", out, flags=re.M).group(1))
+    chained = float(re.search(r"^median chained \(held, tail, assembly\):\s+(\d+\.\d+) s", out, flags=re.M).group(1))
+    ratio = float(re.search(r"^ratio chained / independent: (\d+\.\d+)$", out, flags=re.M).group(1))
+    assert 0 < independent < 60 and 0 < chained < 60, out
+    assert ratio == pytest.approx(chained / independent, rel=0.01), out  # the ratio of the printed medians
