@@ -188,3 +188,17 @@ def test_a_lora_reading_every_sth_frame_needs_frames_8sk_plus_1(tiny_model, tmp_
         engine.check_request(request(width=64, height=64, num_frames=17, controls=[control]))
     control.num_frames = 33
     engine.check_request(request(width=64, height=64, num_frames=33, controls=[control]))
+
+
+@pytest.mark.parametrize("condition, message", [
+    (dict(num_frames=8, width=64, height=64), r"conditions\[0\] has 8 frames; a frame condition is 8m\+1 frames"),
+    (dict(num_frames=9, width=64, height=64, start_frame=9), r"frame conditions continue a shot from its first"),
+    (dict(num_frames=17, width=64, height=64), r"has 17 frames but the shot only 17"),
+    (dict(num_frames=9, width=32, height=32), r"frames are 32x32; they must be the shot's 64x64"),
+    (dict(num_frames=9, width=64, height=64, strength=1.5), r"conditions\[0\].strength must be between 0 and 1"),
+])
+def test_frame_conditions_that_cannot_work_are_refused(engine, condition, message):
+    from render_backend.engine.request import FrameCondition
+
+    with pytest.raises(InvalidRequest, match=message):
+        engine.check_request(request(width=64, height=64, num_frames=17, conditions=[FrameCondition(**condition)]))

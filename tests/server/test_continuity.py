@@ -74,16 +74,19 @@ def test_three_windows_hand_on_their_tails_and_assemble_into_one_take(served, tm
     third, _ = _window(client, 25, seed=3, tail=0, condition=pngs2)
     videos = [_frames(client.fetch(j, MP4, tmp_path / f"v{i}.mp4")) for i, j in enumerate((first, second, third))]
 
-    m = pb.ShotManifest(request_id="asm-1", shot_name="walk_take", fps=24.0, frame_start=1,
+    m = pb.ShotManifest(request_id="asm-1", shot_name="walk_take", fps=24.0, frame_start=101,
                         assembly=pb.Assembly(windows=[pb.AssemblyWindow(job_id=first, keep_frames=25),
                                                       pb.AssemblyWindow(job_id=second, overlap_frames=9, keep_frames=25),
-                                                      pb.AssemblyWindow(job_id=third, overlap_frames=9, keep_frames=25)]))
+                                                      pb.AssemblyWindow(job_id=third, overlap_frames=9, keep_frames=25)],
+                                            image_sequence=True))
     job = client.submit_controls(m, [])
     done = client.wait(job.job_id, timeout=120)
     assert done.state == pb.JOB_STATE_DONE, done.message
     take = client.fetch(job.job_id, MP4, tmp_path / "take.mp4")
     info = media.probe_mp4(take)
     assert (info.frames, info.fps, info.audio_seconds) == (57, 24, pytest.approx(57 / 24, abs=0.05))
+    with zipfile.ZipFile(client.fetch(job.job_id, pb.ARTIFACT_KIND_FRAMES_ZIP, tmp_path / "frames.zip")) as z:
+        assert z.namelist() == [f"{f:06d}.png" for f in range(101, 158)]  # Blender frame numbers of the take
     rate, _, _, seconds = media.probe_wav(client.fetch(job.job_id, WAV, tmp_path / "take.wav"))
     assert seconds == pytest.approx(57 / 24, abs=1 / rate)
     got = _frames(take).astype(float)
