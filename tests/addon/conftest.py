@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 TOKEN = "addon-tests-token"
-CONTROL_X2 = "control_x2"  # a control LoRA trained at reference factor 2 (see tiny_model)
+from tests.conftest import CONTROL_X2  # noqa: E402, F401  (the shared tiny model has it)
 
 
 @dataclass
@@ -58,36 +58,6 @@ def wait_serving(address: str, token: str = "", timeout: float = 60.0) -> None:
         while client.health() != "SERVING":
             assert time.monotonic() < deadline, f"server at {address} never reported SERVING"
             time.sleep(0.05)
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory) -> Path:
-    """The tiny model and its LoRAs, plus CONTROL_X2: the control LoRA's weights with the metadata
-    of a LoRA trained at reference factor 2 (the engine reads the factor from the file)."""
-    from safetensors import safe_open
-    from safetensors.torch import save_file
-
-    from render_backend.engine.ltx2.test_model import make_test_model
-
-    model = make_test_model(tmp_path_factory.mktemp("addon-model") / "tiny-ltx2")
-    loras = model / "loras"
-    with safe_open(str(loras / "control.safetensors"), framework="pt") as f:
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    save_file(tensors, str(loras / f"{CONTROL_X2}.safetensors"),
-              metadata={"reference_downscale_factor": "2", "ltx_blender_kind": "control"})
-    return model
-
-
-@pytest.fixture(scope="session")
-def engine(tiny_model):
-    import torch
-
-    from render_backend.engine.ltx2.engine import LTX2Engine
-
-    torch.set_num_threads(1)
-    e = LTX2Engine(str(tiny_model), device="cpu", upsampler="none")  # one stage: the shots here are /32, not /64
-    e.load()
-    return e
 
 
 def start_server(engine, data_dir: Path, *, token: str | None = TOKEN, port: int = 0, **config):

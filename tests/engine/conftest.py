@@ -1,4 +1,5 @@
-"""Engine test fixtures: the tiny LTX-2 written once per session, one loaded Engine shared by tests."""
+"""Engine test fixtures beyond the shared tiny model and engine (tests/conftest.py): the other
+generations and variants, and a canvas factory."""
 
 from __future__ import annotations
 
@@ -7,13 +8,6 @@ import pytest
 import torch
 
 torch.set_num_threads(1)
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory):
-    from render_backend.engine.ltx2.test_model import make_test_model
-
-    return make_test_model(tmp_path_factory.mktemp("engine") / "tiny-ltx2")
 
 
 @pytest.fixture(scope="session")
@@ -46,17 +40,6 @@ def engine_2_3(tiny_model_2_3):
     from render_backend.engine.ltx2.engine import LTX2Engine
 
     e = LTX2Engine(str(tiny_model_2_3), device="cpu", upsampler=None)
-    e.load()
-    return e
-
-
-@pytest.fixture(scope="session")
-def engine(tiny_model):
-    """One stage at the request's size (no upsampler): most tests pin what one step does. The default,
-    two stages with the upsampler beside the model, is pinned in test_modes.py and test_variants.py."""
-    from render_backend.engine.ltx2.engine import LTX2Engine
-
-    e = LTX2Engine(str(tiny_model), device="cpu", upsampler=None)
     e.load()
     return e
 

@@ -10,8 +10,6 @@ import pytest
 import torch
 
 from render_backend.client import RenderClient
-from render_backend.engine.ltx2.engine import LTX2Engine
-from render_backend.engine.ltx2.test_model import make_test_model
 from render_backend.proto import render_pb2 as pb
 from render_backend.server.app import BackgroundServer
 from render_backend.server.config import ServerConfig
@@ -20,20 +18,6 @@ torch.set_num_threads(1)
 
 # A shot slow enough (~2-6 s on one CPU thread) to watch, re-attach to and cancel mid-run.
 SLOW = {"num_frames": 65, "width": 128, "height": 128, "steps": 150}
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory) -> Path:
-    return make_test_model(tmp_path_factory.mktemp("server-model") / "tiny-ltx2")
-
-
-@pytest.fixture(scope="session")
-def engine(tiny_model) -> LTX2Engine:
-    # One stage (no upsampler): the shots here use one-stage sizes (x32). The default, two stages with
-    # the upsampler beside the model, is pinned in test_service.py::test_stages_*.
-    e = LTX2Engine(str(tiny_model), upsampler=None)
-    e.load()
-    return e
 
 
 def wait_serving(client: RenderClient, timeout: float = 60) -> None:
