@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from fractions import Fraction
 
@@ -170,12 +171,13 @@ def test_cancel_from_another_client_after_the_submitter_disconnected(served):
     submitter.close()
     with RenderClient(server.address) as other:
         ev = wait_state(other, job.job_id, (pb.JOB_STATE_RUNNING,), min_step=3)
-        t0 = time.monotonic()
         assert other.cancel(job.job_id) == pb.JOB_STATE_CANCELLED
-        # Stops at the next step, not at the end (relative to the ETA: the CPU is shared).
-        assert ev.eta_seconds > 0 and time.monotonic() - t0 < 0.3 * ev.eta_seconds
         final = list(other.watch(job.job_id, timeout=10))[-1]
         assert final.state == pb.JOB_STATE_CANCELLED and "cancelled" in final.message
+        # Stopped inside the step it was running, long before the end (counted in steps, not seconds:
+        # the CPU is shared and the tiny model's steps take milliseconds).
+        stopped_at = int(re.search(r"inside denoising step (\d+)/", final.message).group(1))
+        assert ev.step <= stopped_at < ev.step + (SLOW["steps"] - ev.step) // 2, final.message
         assert ev.total_steps == SLOW["steps"]
         # Nothing to fetch from a cancelled job.
         with pytest.raises(grpc.RpcError) as err:
