@@ -5,6 +5,7 @@
                          [--device cuda] [--dtype auto|bf16|fp16|fp32] [--cpu-offload] [--vae-tiling]
                          [--upsampler auto|none|PATH] [--variant distilled|dev] [--distilled-lora PATH]
                          [--video-decoder auto|conv|diffusion] [--job-timeout SECONDS] [--min-free-mib MIB]
+                         [--idle-exit SECONDS]
     render-backend render BUNDLE_DIR --out DIR --model PATH_OR_HUB_ID [--lora NAME=PATH ...]
                           [--control-lora NAME] [--prompt TEXT] [--seed N] [--steps N] [--stages 1|2]
     render-backend train DATASET --model PATH --out LORA.safetensors [--steps N] [--rank R]
@@ -61,7 +62,12 @@ def check_model(model: str) -> str:
 
 
 def _engine(args):
-    from .engine import engine_class
+    return _engine_factory(args)()
+
+
+def _engine_factory(args):
+    """Check the engine flags now (cheap); the returned function imports the engine and builds it."""
+    from .engine import ENGINES, engine_class
 
     loras = parse_loras(args.lora, args.lora_dir)
     model = check_model(args.model)
@@ -73,14 +79,20 @@ def _engine(args):
         if not sep or not name or not kind:
             raise SystemExit(f"--lora-canvas needs NAME=KIND (got '{pair}'), e.g. --lora-canvas my_depth=depth")
         canvases[name] = kind
-    try:
-        return engine_class(args.engine)(model, device=args.device, dtype=args.dtype, loras=loras or None,
-                                         cpu_offload=args.cpu_offload, vae_tiling=args.vae_tiling,
-                                         upsampler=args.upsampler, variant=args.variant,
-                                         distilled_lora=args.distilled_lora, lora_canvases=canvases,
-                                         video_decoder=args.video_decoder)
-    except ValueError as e:  # a --upsampler / --distilled-lora path that is not one
-        raise SystemExit(f"error: {e}") from None
+    if args.engine not in ENGINES:
+        raise SystemExit(f"error: unknown engine {args.engine!r}; available: {', '.join(sorted(ENGINES))}")
+
+    def build():
+        try:
+            return engine_class(args.engine)(model, device=args.device, dtype=args.dtype, loras=loras or None,
+                                             cpu_offload=args.cpu_offload, vae_tiling=args.vae_tiling,
+                                             upsampler=args.upsampler, variant=args.variant,
+                                             distilled_lora=args.distilled_lora, lora_canvases=canvases,
+                                             video_decoder=args.video_decoder)
+        except ValueError as e:  # a --upsampler / --distilled-lora path that is not one
+            raise SystemExit(f"error: {e}") from None
+
+    return build
 
 
 def _add_engine_args(p: argparse.ArgumentParser) -> None:
@@ -118,23 +130,43 @@ def cmd_serve(args) -> int:
                           max_upload_bytes=int(args.max_upload_mib * 2**20), retention_days=args.retention_days,
                           retention_bytes=int(args.retention_gb * 2**30), heartbeat_s=args.heartbeat,
                           job_timeout_s=args.job_timeout, min_free_bytes=int(args.min_free_mib * 2**20))
-    engine = _engine(args)
+    from .engine.deferred import DeferredEngine
+    from .server.idle import wait_until_idle
+
+    # The port opens before torch/diffusers are imported: the engine is built on the load thread.
+    factory = _engine_factory(args)
+    invalid: list[str] = []
 
     async def serve() -> None:
-        server = RenderServer(engine, config)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def on_invalid(message: str) -> None:  # a flag the engine rejected: exit as before, with its message
+            invalid.append(message)
+            loop.call_soon_threadsafe(stop.set)
+
+        server = RenderServer(DeferredEngine(factory, on_invalid), config)
         port = await server.start()
         auth = "token" if config.token else "no token"
         print(f"render-backend {__version__} listening on {config.host}:{port} ({'TLS' if config.tls else 'plain'}, "
               f"{auth}); data in {config.data_dir}; loading {args.model} ...", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        print("stopping: the running job stops at its next step and is re-queued", flush=True)
+        waits = [loop.create_task(stop.wait())]
+        if args.idle_exit > 0:
+            waits.append(loop.create_task(wait_until_idle(server.activity, server.busy, args.idle_exit)))
+        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        if not stop.is_set():
+            print(f"stopping: no jobs and no clients for {args.idle_exit:g} s (--idle-exit)", flush=True)
+        elif not invalid:
+            print("stopping: the running job stops at its next step and is re-queued", flush=True)
         await server.stop(grace=2.0)
 
     asyncio.run(serve())
+    if invalid:
+        raise SystemExit(invalid[0])
     return 0
 
 
@@ -280,6 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fail a job still rendering after this long (DEADLINE_EXCEEDED); 0 = no limit")
     s.add_argument("--min-free-mib", type=float, default=256,
                    help="free space kept on the data disk: below it the server takes no new work (default 256)")
+    s.add_argument("--idle-exit", type=float, default=0, metavar="SECONDS",
+                   help="stop after this long with no jobs and no RPCs (a warm server nobody uses); 0 = never")
     s.set_defaults(func=cmd_serve)
 
     r = sub.add_parser("render", help="render a shot bundle folder offline (no server)")
@@ -352,8 +386,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if getattr(args, "heartbeat", 10) > 15 or getattr(args, "heartbeat", 10) <= 0:
         raise SystemExit("--heartbeat must be in (0, 15] seconds (the protocol promises one at least every 15 s)")
-    if getattr(args, "job_timeout", 0) < 0 or getattr(args, "min_free_mib", 0) < 0:
-        raise SystemExit("--job-timeout and --min-free-mib must be 0 or more")
+    if getattr(args, "job_timeout", 0) < 0 or getattr(args, "min_free_mib", 0) < 0 or getattr(args, "idle_exit", 0) < 0:
+        raise SystemExit("--job-timeout, --min-free-mib and --idle-exit must be 0 or more")
     if not 0 <= getattr(args, "port", 0) <= 65535:
         # gRPC would silently wrap an out-of-range port onto another one.
         raise SystemExit(f"--port must be 0..65535 (got {args.port}); 0 picks a free port")

@@ -2,7 +2,10 @@
 
 1. makes the tiny random LTX-2 (./.cache/test-model; --model-version 2.3 or 2.5: that generation's,
    in ./.cache/test-model-2.3 or -2.5) unless --model is given,
-2. starts `render-backend serve` on a free loopback port (a real server process),
+2. starts `render-backend serve` on a free loopback port (a real server process) and leaves it
+   running: the next `./dev demo` reuses it while it serves the same model, options and code
+   (.cache/demo-server.json records it; --fresh starts a new one, --stop-server stops it, and it
+   stops by itself after --idle-exit seconds without work, 15 minutes by default),
 3. builds the example Blender scene (a rigged character walking on a set while the camera does a
    dolly zoom) and saves it as out/source/walk_dolly_zoom.blend,
 4. renders it exactly as the add-on's Render Preview does (export masked depth + pose + camera,
@@ -20,9 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import re
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,37 +31,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere: import the project's packages
 
+from blender_addon.client import local_server  # noqa: E402 - after the sys.path line above
+
 SHOT_BLEND = "walk_dolly_zoom.blend"
+DEFAULT_STATE = ROOT / ".cache" / "demo-server.json"
 
 
-def start_server(model: Path, data_dir: Path, log_path: Path, timeout_s: float = 180.0):
-    """`render-backend serve` on 127.0.0.1, a free port; returns (process, 'host:port') once SERVING."""
-    from blender_addon.client.profiles import ServerProfile
-    from blender_addon.client.render_client import RenderClient
-
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    with open(log_path, "w") as log:  # the child keeps its own handle
-        # One stage: the demo's sizes are multiples of 32 (256x160); two stages need multiples of 64.
-        proc = subprocess.Popen([sys.executable, "-m", "render_backend.cli", "serve", "--model", str(model),
-                                 "--port", "0", "--data-dir", str(data_dir), "--heartbeat", "2",
-                                 "--upsampler", "none"],
-                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + timeout_s
-    match = None
-    while match is None:
-        match = re.search(r"listening on ([\d.]+:\d+)", log_path.read_text())
-        if match is None and (proc.poll() is not None or time.monotonic() > deadline):
-            proc.kill()
-            raise SystemExit(f"the server did not start; its log:\n{log_path.read_text()[-2000:]}")
-        time.sleep(0.1)
-    address = match.group(1)
-    with RenderClient(ServerProfile("demo", address)) as client:
-        while client.health() != "SERVING":
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise SystemExit(f"the server never became SERVING (see {log_path})")
-            time.sleep(0.2)
-    return proc, address
+def demo_server(model: Path, out: Path, args) -> tuple[local_server.LocalServer, bool]:
+    """The warm demo server for (model, options, code): the recorded one when it still fits, else a new
+    one, detached (returns as soon as its port is open; it may still be loading the model)."""
+    # One stage: the demo's sizes are multiples of 32 (256x160); two stages need multiples of 64.
+    options = ["--data-dir", str(out / "server-data"), "--heartbeat", "2", "--upsampler", "none",
+               "--idle-exit", f"{args.idle_exit:g}"]
+    code = local_server.code_fingerprint(ROOT / "render_backend", ROOT / "protos")
+    return local_server.ensure(args.server_state, str(model), options, out / "server.log", cwd=ROOT,
+                               fresh=args.fresh, code=code, say=lambda line: print(f"==> {line}"))
 
 
 @contextlib.contextmanager
@@ -134,8 +119,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "out", help="results folder (default ./out)")
     ap.add_argument("--frames", type=int, default=25, help="shot length, 8k+1 (default 25)")
     ap.add_argument("--size", type=int, nargs=2, default=(256, 160), metavar=("WIDTH", "HEIGHT"))
+    ap.add_argument("--fresh", "--cold", action="store_true",
+                    help="start a new render server even if a warm one from an earlier run fits")
+    ap.add_argument("--stop-server", action="store_true", help="stop the warm render server and exit")
+    ap.add_argument("--idle-exit", type=float, default=900, metavar="SECONDS",
+                    help="the server stops after this long without jobs or clients (default 900; 0 = never)")
+    ap.add_argument("--server-state", type=Path, default=DEFAULT_STATE, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     out = args.out.resolve()
+    if args.stop_server:
+        old = local_server.stop_recorded(args.server_state)
+        print(f"==> stopped the render server on {old.address} (pid {old.pid})" if old
+              else "==> no warm render server recorded")
+        return 0
+    t_start = time.perf_counter()
+    timings: list[tuple[str, float]] = []
 
     from render_backend.engine.ltx2.test_model import make_test_model
 
@@ -146,28 +144,39 @@ def main(argv: list[str] | None = None) -> int:
     if (out / "renders").exists():
         shutil.rmtree(out / "renders")  # one demo take, not a growing pile
     out.mkdir(parents=True, exist_ok=True)
-    proc, address = start_server(model, out / "server-data", out / "server.log")
+    t0 = time.perf_counter()
+    server, reused = demo_server(model, out, args)
+    address = server.address
+    print(f"==> render server on {address}, pid {server.pid} "
+          f"({'warm, reused' if reused else 'new'}; log: {server.log}; ./dev demo --stop-server stops it)")
+    timings.append(("server " + ("reused" if reused else "start"), time.perf_counter() - t0))
+    # The scene is built while a new server loads the model (it only needs the server for the render).
+    source = out / "source" / SHOT_BLEND
+    blender_log = out / "blender.log"
+    blender_log.write_text("")
+    t0 = time.perf_counter()
+    with output_to(blender_log):
+        build_shot(source, args.frames, *args.size)
+    timings.append(("scene", time.perf_counter() - t0))
+    print(f"==> example scene: {source} ({args.frames} frames at {args.size[0]}x{args.size[1]}, "
+          f"walker + dolly zoom) in {timings[-1][1]:.1f} s")
+    t0 = time.perf_counter()
     try:
-        print(f"==> render server on {address} (log: {out / 'server.log'})")
-        source = out / "source" / SHOT_BLEND
-        blender_log = out / "blender.log"
-        blender_log.write_text("")
-        t0 = time.perf_counter()
-        with output_to(blender_log):
-            build_shot(source, args.frames, *args.size)
-        print(f"==> example scene: {source} ({args.frames} frames at {args.size[0]}x{args.size[1]}, "
-              f"walker + dolly zoom) in {time.perf_counter() - t0:.1f} s")
+        local_server.wait_serving(server)
+    except RuntimeError as exc:
+        local_server.clear_state(args.server_state)
+        raise SystemExit(str(exc)) from None
+    if not reused:
+        timings.append(("model load (after the scene)", time.perf_counter() - t0))
 
-        from blender_addon.headless import render_blend
+    from blender_addon.headless import render_blend
 
-        t0 = time.perf_counter()
-        print(f"==> Render Preview (export, upload, denoise, fetch), headless; Blender's log: {blender_log}")
-        with output_to(blender_log):
-            result = render_blend(source, out_dir=out, server=address, timeout_s=600)
-        print(f"    {result.states[0]} in {time.perf_counter() - t0:.1f} s: {result.messages[0]}")
-    finally:
-        proc.terminate()
-        proc.wait(30)
+    t0 = time.perf_counter()
+    print(f"==> Render Preview (export, upload, denoise, fetch), headless; Blender's log: {blender_log}")
+    with output_to(blender_log):
+        result = render_blend(source, out_dir=out, server=address, timeout_s=600)
+    timings.append(("render preview", time.perf_counter() - t0))
+    print(f"    {result.states[0]} in {timings[-1][1]:.1f} s: {result.messages[0]}")
 
     import json
 
@@ -195,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"==> control canvas: {canvases[0].parent} ({len(canvases)} PNGs)")
     for line in describe_media(mp4, wav):
         print(f"    {line}")
+    print("==> time: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in timings)
+          + f"; total {time.perf_counter() - t_start:.1f} s")
     if tiny:
         print("\n" + "!" * 78)
         print("!! The tiny test model has RANDOM weights: the video and audio above are NOISE.")

@@ -26,6 +26,7 @@ from ..proto import render_pb2_grpc as pb_grpc
 from .auth import BearerAuth
 from .config import ServerConfig
 from .errors import ErrorStatus
+from .idle import Activity
 from .queue import JobBoard, JobRunner, model_info
 from .service import RenderService
 from .storage import StorageError, StorageGuard
@@ -58,6 +59,14 @@ class RenderServer:
         self._server: Optional[grpc.aio.Server] = None
         self._recovered = False  # jobs interrupted by the last stop re-queued (needs a writable store)
         self._model_loaded = False
+        self.activity = Activity()  # when the last RPC started: `serve --idle-exit`
+
+    def busy(self) -> bool:
+        """A job is running or queued (an idle server may stop only when this is False)."""
+        try:
+            return self.runner.running_job is not None or bool(self.store.queued())
+        except StorageError:
+            return True  # cannot tell: a disk hiccup must not stop a server with queued work
 
     async def start(self) -> int:
         """Open the port, start loading the model; returns the bound port."""
@@ -74,7 +83,7 @@ class RenderServer:
         self.runner = JobRunner(self.store, self.engine, self.board, model_info=self._model_info,
                                 guard=self.guard, on_finished=self._after_job, job_timeout_s=cfg.job_timeout_s,
                                 max_attempts=cfg.max_attempts)
-        interceptors = [ErrorStatus()] + ([BearerAuth(cfg.token)] if cfg.token else [])
+        interceptors = [self.activity, ErrorStatus()] + ([BearerAuth(cfg.token)] if cfg.token else [])
         opts = [("grpc.max_receive_message_length", cfg.max_message_bytes),
                 ("grpc.so_reuseport", 0)]
         self._server = grpc.aio.server(interceptors=interceptors, options=opts)

@@ -1,0 +1,241 @@
+"""A warm local render server: started once, found again, reused while it serves the same thing. No bpy.
+
+Starting `render-backend serve` costs seconds (Python, torch, diffusers, the weights); a second
+render should not pay them again. Whoever starts a local server records it in a small JSON state
+file (address, pid, model, the flags it was started with, its log); the next caller reuses it when
+that process is alive, answers health, serves the same model (GetCapabilities) and was started
+with the same options; otherwise it stops the stale one (it owns it: the state file says so) and
+starts a new one. The server runs in its own session with stdin, stdout and stderr detached (its
+output goes to its log file), so the caller never waits on it and no pipe of the caller's is held
+open by it; `--idle-exit` makes it stop by itself when nobody uses it.
+
+Used by `./dev demo` (scripts/demo.py); the add-on can use the same functions for a
+"Start local server" button (see the README).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from .connection import ConnectionProblem
+from .profiles import ServerProfile
+
+STATE_VERSION = 1
+LISTENING = re.compile(r"listening on ([\d.]+:\d+)")
+
+
+@dataclass
+class LocalServer:
+    """One started server as the state file records it."""
+
+    address: str  # "127.0.0.1:PORT"
+    pid: int
+    model: str  # as passed to --model
+    options: list[str] = field(default_factory=list)  # the other serve flags, in order
+    log: str = ""  # the server's stdout + stderr
+    started: float = 0.0  # time.time() at start
+    code: str = ""  # code_fingerprint of the sources it was started from ("" = not checked)
+    version: int = STATE_VERSION
+
+
+def read_state(path: Path) -> Optional[LocalServer]:
+    """The recorded server, or None when there is no state file or it is unreadable (treated as none)."""
+    try:
+        data = json.loads(Path(path).read_text())
+        if data.get("version") != STATE_VERSION:
+            return None
+        return LocalServer(**data)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def write_state(path: Path, server: LocalServer) -> None:
+    """Atomically (temp file + rename): a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(asdict(server), indent=1))
+    os.replace(tmp, path)
+
+
+def clear_state(path: Path) -> None:
+    Path(path).unlink(missing_ok=True)
+
+
+def pid_alive(pid: int) -> bool:
+    """The process exists and is not a zombie (a server we started and that exited is reaped here)."""
+    if pid <= 0:
+        return False
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)  # our own child: reap it if it has exited
+        if done == pid:
+            return False
+    except ChildProcessError:
+        pass  # not our child (the usual case: an earlier run started it)
+    except OSError:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # Linux: a zombie still answers kill(0)
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][:1] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def looks_like_ours(pid: int) -> bool:
+    """The pid runs `render_backend ... serve` (pids are reused; never signal a stranger). True where
+    /proc is missing (macOS: the state file and a live pid are all we have)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except FileNotFoundError:
+        return not Path("/proc/self").exists()
+    except OSError:
+        return False
+    return any(b"render_backend" in part or b"render-backend" in part for part in cmdline) and b"serve" in cmdline
+
+
+def code_fingerprint(*folders: Path) -> str:
+    """Short hash of the .py files' names, sizes and mtimes: a server started from older code is not reused."""
+    h = hashlib.sha256()
+    for folder in folders:
+        for path in sorted(Path(folder).rglob("*.py")):
+            st = path.stat()
+            h.update(f"{path}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def serve_command(model: str, options: list[str], python: str = sys.executable) -> list[str]:
+    return [python, "-m", "render_backend.cli", "serve", "--model", str(model), "--port", "0", *options]
+
+
+def start(model: str, options: list[str], log_path: Path, *, cwd: Path, python: str = sys.executable,
+          code: str = "", timeout_s: float = 120.0) -> LocalServer:
+    """Start a detached server and return once its port is open (the model may still be loading).
+
+    Its own session (a Ctrl-C in the caller's terminal does not reach it), stdin from /dev/null,
+    stdout and stderr into `log_path`, no other inherited descriptors."""
+    log_path = Path(log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with open(log_path, "w") as log:  # the child keeps its own handle
+        proc = subprocess.Popen(serve_command(model, options, python), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                stdout=log, stderr=subprocess.STDOUT, close_fds=True, start_new_session=True)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        match = LISTENING.search(log_path.read_text(errors="replace"))
+        if match:
+            return LocalServer(address=match.group(1), pid=proc.pid, model=str(model), options=list(options),
+                               log=str(log_path), started=time.time(), code=code)
+        if proc.poll() is not None or time.monotonic() > deadline:
+            if proc.poll() is None:
+                proc.kill()
+            raise RuntimeError(f"the render server did not start; its log ({log_path}):\n"
+                               f"{log_path.read_text(errors='replace')[-2000:]}")
+        time.sleep(0.05)
+
+
+def health(address: str, timeout_s: float = 2.0) -> str:
+    """"SERVING", "NOT_SERVING" (loading) or "DOWN" (no answer)."""
+    from .render_client import RenderClient
+
+    try:
+        with RenderClient(ServerProfile("local", address), timeout_s=timeout_s) as client:
+            return client.health()
+    except ConnectionProblem:
+        return "DOWN"
+
+
+def wait_serving(server: LocalServer, timeout_s: float = 180.0, poll_s: float = 0.1) -> None:
+    """Block until the server says SERVING; RuntimeError (with its log's tail) if it dies or times out."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        state = health(server.address)
+        if state == "SERVING":
+            return
+        if not pid_alive(server.pid) or time.monotonic() > deadline:
+            log = Path(server.log).read_text(errors="replace")[-2000:] if server.log and Path(server.log).is_file() else ""
+            raise RuntimeError(f"the render server at {server.address} never became SERVING "
+                               f"({'it exited' if not pid_alive(server.pid) else 'timed out'}); its log:\n{log}")
+        time.sleep(poll_s)
+
+
+def serves(server: LocalServer, model: str, options: list[str], *, code: str = "", wait_s: float = 180.0) -> str:
+    """Why `server` cannot be reused for (model, options); "" when it can. Waits for a server that is
+    still loading (it is ours and alive) rather than starting a second one beside it."""
+    if server.model != str(model) or list(server.options) != list(options):
+        return "it was started for another model or with other options"
+    if server.code != code:
+        return "the code changed since it started"
+    if not pid_alive(server.pid) or not looks_like_ours(server.pid):
+        return "it is no longer running"
+    try:
+        wait_serving(server, timeout_s=wait_s)
+    except RuntimeError:
+        return "it does not answer"
+    from .render_client import RenderClient
+
+    try:
+        with RenderClient(ServerProfile("local", server.address), timeout_s=5.0) as client:
+            caps = client.capabilities()
+    except ConnectionProblem as exc:
+        return f"it does not answer GetCapabilities ({exc})"
+    if caps.model_id != str(model):
+        return f"it serves {caps.model_id!r}"  # another server took the port after ours died
+    return ""
+
+
+def stop(server: LocalServer, wait_s: float = 0.0) -> bool:
+    """SIGTERM the recorded server if it is still ours; wait up to wait_s for it to exit (0: don't wait).
+    True when a signal was sent."""
+    if not pid_alive(server.pid) or not looks_like_ours(server.pid):
+        return False
+    try:
+        os.kill(server.pid, signal.SIGTERM)
+    except OSError:
+        return False
+    deadline = time.monotonic() + wait_s
+    while wait_s > 0 and pid_alive(server.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return True
+
+
+def ensure(state_path: Path, model: str, options: list[str], log_path: Path, *, cwd: Path, fresh: bool = False,
+           python: str = sys.executable, code: str = "",
+           say: Callable[[str], None] = lambda line: None) -> tuple[LocalServer, bool]:
+    """The recorded server when it can be reused, else a new one (the stale one is stopped, not waited
+    for). Returns (server, reused). A new server may still be loading: call wait_serving before work."""
+    old = read_state(state_path)
+    if old is not None:
+        why = "a fresh one was asked for" if fresh else serves(old, model, options, code=code)
+        if not why:
+            return old, True
+        if stop(old):
+            say(f"stopping the previous server (pid {old.pid}): {why}")
+        clear_state(state_path)
+    new = start(model, options, log_path, cwd=cwd, python=python, code=code)
+    write_state(state_path, new)
+    return new, False
+
+
+def stop_recorded(state_path: Path, wait_s: float = 10.0) -> Optional[LocalServer]:
+    """Stop the server the state file records (if it still runs) and forget it; returns what was recorded."""
+    old = read_state(state_path)
+    if old is not None:
+        stop(old, wait_s=wait_s)
+        clear_state(state_path)
+    return old
