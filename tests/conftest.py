@@ -4,6 +4,7 @@ engine for the whole session (engine, server and add-on tests all use them)."""
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ CONTROL_X2 = "control_x2"  # the control LoRA's weights, metadata of a LoRA trai
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Probe verdicts (blender_addon/core/probe_cache.py) of this session only, never the user's ~/.cache.
+os.environ.setdefault("LTX_RENDER_CACHE_DIR", tempfile.mkdtemp(prefix="ltx-render-test-cache-"))
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,10 @@ Headless Blender without a usable EGL aborts the whole process in C when Workben
 renders: not catchable in Python. So the first question is asked of a throwaway child process:
 an 8x8 px Workbench render of a plane 5 m from the camera, written as a multilayer EXR; the
 probe passes only when its Depth pass reads 5 m at the centre and "nothing hit" in a corner
-(a software GL that renders but draws nothing fails too). The answer is cached for the session.
+(a software GL that renders but draws nothing fails too). The answer is kept for the session and
+on disk across runs (core/probe_cache.py: keyed by Blender, Python, display environment and EGL
+vendor files; a failed verdict for an hour, an inconclusive one never), so only the first export
+on a machine pays for the child process.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import tempfile
 from pathlib import Path
 
 import bpy
+
+from ..core import probe_cache
 
 # Overrides the probe: "cycles" forces the slow path, "workbench" skips the probe.
 ENGINE_ENV = "LTX_EXPORT_ENGINE"
@@ -58,8 +63,28 @@ def _probe_command(out: str) -> list[str] | None:
     return None
 
 
+def probe_key() -> str:
+    """The on-disk cache key of this Blender, Python and display environment."""
+    return probe_cache.probe_key(bpy.app.version_string, bpy.app.binary_path or "", sys.executable or "")
+
+
+def run_probe() -> bool | None:
+    """Ask a child process: True (Workbench renders right), False (it crashed or drew the wrong depth),
+    None (inconclusive: the child could not start or timed out)."""
+    with tempfile.TemporaryDirectory(prefix="ltx_gl_probe_") as tmp:
+        cmd = _probe_command(str(Path(tmp) / "probe.exr"))
+        if not cmd:
+            return None
+        try:  # a crash (abort in C) or a wrong depth means "use Cycles"
+            run = subprocess.run(cmd, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return run.returncode == 0 and "LTX_GL_PROBE_OK" in run.stdout
+
+
 def workbench_available() -> bool:
-    """True when Workbench can render here (always in the Blender UI; probed once when headless)."""
+    """True when Workbench can render here (always in the Blender UI; probed when headless, the
+    verdict kept for the session and on disk)."""
     global _cached
     forced = os.environ.get(ENGINE_ENV, "").lower()
     if forced in ("cycles", "workbench"):
@@ -67,13 +92,13 @@ def workbench_available() -> bool:
     if not bpy.app.background:
         return True  # the UI has a GL context
     if _cached is None:
-        with tempfile.TemporaryDirectory(prefix="ltx_gl_probe_") as tmp:
-            cmd = _probe_command(str(Path(tmp) / "probe.exr"))
-            try:  # a crash (abort in C), a timeout or a wrong depth all mean "use Cycles"
-                run = subprocess.run(cmd, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S) if cmd else None
-                _cached = bool(run and run.returncode == 0 and "LTX_GL_PROBE_OK" in run.stdout)
-            except (OSError, subprocess.TimeoutExpired):
-                _cached = False
+        key = probe_key()
+        _cached = probe_cache.read_verdict(key)
+        if _cached is None:
+            verdict = run_probe()
+            if verdict is not None:
+                probe_cache.write_verdict(key, verdict)
+            _cached = bool(verdict)
     return _cached
 
 

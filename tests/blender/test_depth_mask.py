@@ -207,8 +207,9 @@ def test_engine_choice_can_be_forced_and_is_checked(monkeypatch):
 @pytest.mark.parametrize("child", ["import os; os.abort()",  # what a missing EGL does, in C
                                    "print('LTX_GL_PROBE_BAD_DEPTH 6.0 1e10')",  # rendered, wrong depth
                                    "import time; time.sleep(30)"])  # hangs
-def test_a_failing_gl_probe_means_cycles_and_this_process_survives(monkeypatch, child):
+def test_a_failing_gl_probe_means_cycles_and_this_process_survives(monkeypatch, child, tmp_path):
     monkeypatch.delenv(ENGINE_ENV, raising=False)
+    monkeypatch.setenv("LTX_RENDER_CACHE_DIR", str(tmp_path))  # no verdict of an earlier test
     monkeypatch.setattr(gl_probe, "_cached", None)
     monkeypatch.setattr(gl_probe, "PROBE_TIMEOUT_S", 2)
     monkeypatch.setattr(gl_probe, "_probe_command", lambda out: [sys.executable, "-c", child])
