@@ -4,6 +4,7 @@ scene, and results decoded from disk (not trusted from the demo's own printout).
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import wave
@@ -30,9 +31,21 @@ print(json.dumps({"fps": s.render.fps / s.render.fps_base, "strips": [
 @pytest.mark.blender
 def test_demo_leaves_a_playable_take_and_a_blend_with_synced_strips(tmp_path):
     out = tmp_path / "out"
-    run = subprocess.run([sys.executable, "scripts/demo.py", "--out", str(out), "--frames", "17",
-                          "--size", "128", "96"], cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    # Its own state file (not the developer's warm server) and a short idle exit, stopped at the end.
+    demo = [sys.executable, "scripts/demo.py", "--out", str(out), "--server-state", str(tmp_path / "server.json"),
+            "--idle-exit", "120", "--frames", "17", "--size", "128", "96"]
+    try:
+        # capture_output: the detached server must not hold these pipes open (the run would hang)
+        run = subprocess.run(demo, cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+        again = subprocess.run(demo, cwd=ROOT, capture_output=True, text=True, timeout=600)  # the take checked below
+        assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    finally:
+        stop = subprocess.run(demo + ["--stop-server"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    pid = re.search(r"render server on [\d.:]+, pid (\d+) \(new", run.stdout).group(1)
+    assert re.search(rf"render server on [\d.:]+, pid {pid} \(warm, reused", again.stdout), again.stdout
+    assert "==> time: server reused" in again.stdout and "render preview" in again.stdout
+    assert "stopped the render server on 127.0.0.1:" in stop.stdout and f"(pid {pid})" in stop.stdout
     assert "NOISE" in run.stdout and "--model" in run.stdout  # says the output is noise and how to fix that
 
     takes = sorted((out / "renders").glob("*/*/take_*"))

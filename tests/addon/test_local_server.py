@@ -1,0 +1,121 @@
+"""The warm local server (blender_addon/client/local_server.py) with real `render-backend serve`
+processes: reused while it fits, replaced when it does not, gone by itself when idle, and never
+holding its starter's pipes open."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from blender_addon.client import local_server
+from blender_addon.client.local_server import LocalServer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def started():
+    """pids of every server a test started; all stopped (and waited for) afterwards."""
+    pids: list[int] = []
+    yield pids
+    for pid in pids:
+        local_server.stop(LocalServer(address="", pid=pid, model=""), wait_s=15)
+
+
+def options(tmp_path: Path, idle_exit: float = 120) -> list[str]:
+    return ["--data-dir", str(tmp_path / "data"), "--upsampler", "none", "--idle-exit", f"{idle_exit:g}"]
+
+
+def wait_gone(pid: int, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while local_server.pid_alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def test_a_second_caller_reuses_the_warm_server_and_another_model_gets_a_new_one(tiny_model, tmp_path, started):
+    state, log = tmp_path / "state.json", tmp_path / "server.log"
+    opts = options(tmp_path)
+    # The first caller is a separate process whose output is captured through pipes, as CI does: it must
+    # return while its detached server keeps running (a server holding the pipe would hang this run).
+    first = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+        from pathlib import Path
+        from blender_addon.client import local_server
+        server, reused = local_server.ensure(Path({str(state)!r}), {str(tiny_model)!r}, {opts!r},
+                                             Path({str(log)!r}), cwd=Path({str(ROOT)!r}))
+        print("PID", server.pid, reused)
+    """)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr[-2000:]
+    pid = int(first.stdout.split("PID")[1].split()[0])
+    started.append(pid)
+    assert "False" in first.stdout and local_server.pid_alive(pid)
+    assert os.getsid(pid) == pid  # its own session: a Ctrl-C in the starter's terminal does not reach it
+
+    server, reused = local_server.ensure(state, str(tiny_model), opts, log, cwd=ROOT)
+    assert (server.pid, reused) == (pid, True)
+    assert local_server.health(server.address) == "SERVING"  # ensure waited for the load it found under way
+    assert local_server.read_state(state).pid == pid
+
+    other_name = tmp_path / "same-weights-other-name"  # another --model: a new server, the old one stopped
+    other_name.symlink_to(tiny_model, target_is_directory=True)
+    said = []
+    newer, reused = local_server.ensure(state, str(other_name), opts, log, cwd=ROOT, say=said.append)
+    started.append(newer.pid)
+    assert not reused and newer.pid != pid
+    assert said and "another model" in said[0]
+    assert wait_gone(pid, 30)  # SIGTERM'd (ensure itself did not wait for it)
+    assert local_server.read_state(state).pid == newer.pid
+
+    local_server.wait_serving(newer)
+    stopped = local_server.stop_recorded(state)
+    assert stopped.pid == newer.pid and not local_server.pid_alive(newer.pid)
+    assert local_server.read_state(state) is None
+
+
+def test_an_idle_server_stops_by_itself_and_a_busy_one_does_not(tiny_model, tmp_path, started):
+    server = local_server.start(str(tiny_model), options(tmp_path, idle_exit=2), tmp_path / "server.log", cwd=ROOT)
+    started.append(server.pid)
+    local_server.wait_serving(server)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 4:  # a client polling every second keeps it up past its idle time
+        assert local_server.health(server.address) == "SERVING"
+        time.sleep(0.5)
+    assert wait_gone(server.pid, 30)
+    assert "no jobs and no clients for 2 s (--idle-exit)" in (tmp_path / "server.log").read_text()
+
+
+def test_a_state_file_of_a_dead_server_is_replaced(tiny_model, tmp_path, started):
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    opts = options(tmp_path)
+    state = tmp_path / "state.json"
+    local_server.write_state(state, LocalServer(address="127.0.0.1:9", pid=gone.pid, model=str(tiny_model),
+                                                options=opts))
+    server, reused = local_server.ensure(state, str(tiny_model), opts, tmp_path / "server.log", cwd=ROOT)
+    started.append(server.pid)
+    assert not reused and server.pid != gone.pid and local_server.pid_alive(server.pid)
+    assert local_server.read_state(state).address == server.address
+
+    (tmp_path / "broken.json").write_text("{half a fi")
+    assert local_server.read_state(tmp_path / "broken.json") is None  # unreadable: as if there were none
+
+
+def test_a_pid_that_is_not_a_render_server_is_never_signalled(tmp_path):
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert local_server.pid_alive(stranger.pid) and not local_server.looks_like_ours(stranger.pid)
+        assert local_server.stop(LocalServer(address="", pid=stranger.pid, model="")) is False
+        assert stranger.poll() is None
+    finally:
+        stranger.kill()
+        stranger.wait()
