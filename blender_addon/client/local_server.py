@@ -9,8 +9,9 @@ starts a new one. The server runs in its own session with stdin, stdout and stde
 output goes to its log file), so the caller never waits on it and no pipe of the caller's is held
 open by it; `--idle-exit` makes it stop by itself when nobody uses it.
 
-Used by `./dev demo` (scripts/demo.py); the add-on can use the same functions for a
-"Start local server" button (see the README).
+Used by `./dev demo` (scripts/demo.py) and by the add-on's "Start local server" button
+(`start_for_address`: the port of the connection profile, a server already answering there is
+reused, whoever started it).
 """
 
 from __future__ import annotations
@@ -119,12 +120,16 @@ def code_fingerprint(*folders: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def serve_command(model: str, options: list[str], python: str = sys.executable) -> list[str]:
-    return [python, "-m", "render_backend.cli", "serve", "--model", str(model), "--port", "0", *options]
+def serve_command(model: str, options: list[str], python: str = sys.executable, command: list[str] | None = None,
+                  port: int = 0) -> list[str]:
+    """`python -m render_backend.cli serve ...`, or `command serve ...` (e.g. ["render-backend"] or a venv's
+    path to it, which is what the add-on has: Blender's own Python has no torch)."""
+    prefix = list(command) if command else [python, "-m", "render_backend.cli"]
+    return [*prefix, "serve", "--model", str(model), "--port", str(port), *options]
 
 
-def start(model: str, options: list[str], log_path: Path, *, cwd: Path, python: str = sys.executable,
-          code: str = "", timeout_s: float = 120.0) -> LocalServer:
+def start(model: str, options: list[str], log_path: Path, *, cwd: Path | None = None, python: str = sys.executable,
+          code: str = "", command: list[str] | None = None, port: int = 0, timeout_s: float = 120.0) -> LocalServer:
     """Start a detached server and return once its port is open (the model may still be loading).
 
     Its own session (a Ctrl-C in the caller's terminal does not reach it), stdin from /dev/null,
@@ -133,8 +138,9 @@ def start(model: str, options: list[str], log_path: Path, *, cwd: Path, python: 
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(log_path, "w") as log:  # the child keeps its own handle
-        proc = subprocess.Popen(serve_command(model, options, python), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                stdout=log, stderr=subprocess.STDOUT, close_fds=True, start_new_session=True)
+        proc = subprocess.Popen(serve_command(model, options, python, command, port), cwd=cwd, env=env,
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, close_fds=True,
+                                start_new_session=True)
     deadline = time.monotonic() + timeout_s
     while True:
         match = LISTENING.search(log_path.read_text(errors="replace"))
@@ -239,3 +245,47 @@ def stop_recorded(state_path: Path, wait_s: float = 10.0) -> Optional[LocalServe
         stop(old, wait_s=wait_s)
         clear_state(state_path)
     return old
+
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def start_for_address(address: str, model: str, *, command: list[str], state_path: Path, log_path: Path,
+                      idle_exit_s: float = 0.0) -> tuple[LocalServer | None, str]:
+    """The add-on's "Start local server": a server for a connection profile's loopback address.
+
+    Reuses whatever answers on that address (this function's own server or one started by hand); else
+    starts `command serve --model MODEL --host 127.0.0.1 --port PORT` detached and returns once the
+    port is open (the model loads after that: Test connection says when it is ready). Returns (the
+    server when this call or an earlier one started it, a line for the user). ValueError for settings
+    the user must change; RuntimeError when the server did not start (with its log's tail)."""
+    from .profiles import parse_address
+
+    host, port = parse_address(address)
+    if host.strip("[]") not in LOOPBACK_HOSTS:
+        raise ValueError(f"a local server is started for a localhost address (the profile says {address!r}); "
+                         f"on another machine run `render-backend serve --host 0.0.0.0 ...` there")
+    if not model:
+        raise ValueError("set the model folder (Preferences > Add-ons > LTX Render > Local server) first")
+    if not command:
+        raise ValueError("set the server command (e.g. render-backend, or /path/to/venv/bin/render-backend)")
+    old = read_state(state_path)
+    ours = old is not None and old.address.rpartition(":")[2] == str(port) and pid_alive(old.pid) \
+        and looks_like_ours(old.pid)
+    state = health(f"127.0.0.1:{port}")
+    if state != "DOWN":
+        if ours and old.model != str(model):
+            stop(old, wait_s=15)  # ours, for another model: replace it (the port must be free first)
+        else:
+            who = f"the one started here (pid {old.pid})" if ours else "started elsewhere"
+            loading = "; it is still loading the model" if state == "NOT_SERVING" else ""
+            return (old if ours else None), f"a render server already runs on {address}: {who}{loading}"
+    options = ["--host", "127.0.0.1"] + (["--idle-exit", f"{idle_exit_s:g}"] if idle_exit_s > 0 else [])
+    try:
+        server = start(str(model), options, log_path, command=list(command), port=port)
+    except FileNotFoundError:
+        raise ValueError(f"{command[0]!r} not found: install the backend (pip install -e . in the project) "
+                         f"and set the server command to its render-backend") from None
+    write_state(state_path, server)
+    return server, (f"started a render server on {server.address} (pid {server.pid}, log {server.log}); "
+                    f"it is loading the model: Test connection says when it is ready")

@@ -122,6 +122,36 @@ class LTX_OT_test_connection(bpy.types.Operator):
         return {"FINISHED"} if prefs.connection_ok else {"CANCELLED"}
 
 
+class LTX_OT_start_local_server(bpy.types.Operator):
+    """Start `render-backend serve` on this machine for a localhost profile (a server already running
+    there is reused), with the model folder from the add-on preferences"""
+
+    bl_idname = "ltx_render.start_local_server"
+    bl_label = "Start local server"
+
+    profile: StringProperty(name="Profile", description="Profile name ('' = the scene's)")
+
+    def execute(self, context):
+        import shlex
+
+        from ..client import local_server
+        from ..core.probe_cache import cache_dir
+
+        prefs = addon_preferences(context)
+        try:
+            profile = find_profile(self.profile or context.scene.ltx_render.profile, context)
+            server, message = local_server.start_for_address(
+                profile.address, bpy.path.abspath(prefs.local_model).rstrip("/\\") if prefs.local_model else "",
+                command=shlex.split(prefs.local_command), state_path=cache_dir() / "local-server.json",
+                log_path=cache_dir() / "local-server.log", idle_exit_s=60.0 * prefs.local_idle_minutes)
+        except (LookupError, ValueError, RuntimeError, OSError) as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        prefs.connection_text, prefs.connection_ok = message, False  # ok once Test connection says SERVING
+        self.report({"INFO"}, message)
+        return {"FINISHED"}
+
+
 class LTX_OT_target_add(bpy.types.Operator):
     """Add the active object's collection, or the active object, to the list"""
 
@@ -258,5 +288,5 @@ def restore_targets(items, stored: list, armature: bool = False) -> list[str]:
     return missing
 
 
-CLASSES = (LTX_OT_profile_add, LTX_OT_profile_remove, LTX_OT_test_connection, LTX_OT_target_add,
-           LTX_OT_target_remove, LTX_OT_preview_canvas, LTX_OT_redo_take)
+CLASSES = (LTX_OT_profile_add, LTX_OT_profile_remove, LTX_OT_test_connection, LTX_OT_start_local_server,
+           LTX_OT_target_add, LTX_OT_target_remove, LTX_OT_preview_canvas, LTX_OT_redo_take)

@@ -39,6 +39,13 @@ class LTX_AP_preferences(bpy.types.AddonPreferences):
     active_profile: IntProperty(default=0, min=0)
     connection_text: StringProperty(name="Last test")
     connection_ok: BoolProperty()
+    # "Start local server" (operators/setup.py): a render server on this machine for a localhost profile.
+    local_model: StringProperty(name="Model folder", subtype="DIR_PATH",
+                                description="diffusers LTX-2 folder the local server loads")
+    local_command: StringProperty(name="Server command", default="render-backend",
+                                  description="render-backend, or its full path in the backend's virtual environment")
+    local_idle_minutes: IntProperty(name="Stop when idle (min)", default=0, min=0,
+                                    description="the local server stops after this long without work; 0 = never")
 
     def draw(self, context):
         layout = self.layout
@@ -49,6 +56,8 @@ class LTX_AP_preferences(bpy.types.AddonPreferences):
             box = layout.box()
             head = box.row()
             head.prop(item, "name", text="")
+            if item.address.strip().startswith(("localhost:", "127.0.0.1:", "[::1]:")):
+                head.operator("ltx_render.start_local_server", text="Start", icon="PLAY").profile = item.name
             head.operator("ltx_render.test_connection", text="Test connection").profile = item.name
             head.operator("ltx_render.profile_remove", text="", icon="X").index = index
             box.prop(item, "address")
@@ -59,6 +68,12 @@ class LTX_AP_preferences(bpy.types.AddonPreferences):
             sub.prop(item, "ca_cert_path", text="CA")
             box.prop(item, "token")
             box.prop(item, "token_file")
+        local = layout.box()
+        local.label(text="Local server (Start on a localhost profile)")
+        local.prop(self, "local_model")
+        row = local.row()
+        row.prop(self, "local_command")
+        row.prop(self, "local_idle_minutes")
         if self.connection_text:
             layout.label(text=self.connection_text, icon="CHECKMARK" if self.connection_ok else "ERROR")
 

@@ -5,6 +5,8 @@ holding its starter's pipes open."""
 from __future__ import annotations
 
 import os
+import shlex
+import socket
 import subprocess
 import sys
 import textwrap
@@ -119,3 +121,59 @@ def test_a_pid_that_is_not_a_render_server_is_never_signalled(tmp_path):
     finally:
         stranger.kill()
         stranger.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_start_local_server_in_blender_starts_one_and_the_second_press_reuses_it(tiny_model, tmp_path, monkeypatch,
+                                                                                 started):
+    bpy = pytest.importorskip("bpy")
+    from blender_addon.core.probe_cache import CACHE_ENV
+    from blender_addon.ui.preferences import addon_preferences
+
+    from .blender_helpers import fresh_shot
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))  # the add-on's state file and server log go here
+    address = f"localhost:{free_port()}"
+    fresh_shot(tmp_path, server_address=address)
+    prefs = addon_preferences()
+    prefs.local_model = str(tiny_model)
+    prefs.local_command = f"{shlex.quote(sys.executable)} -m render_backend.cli"
+    prefs.local_idle_minutes = 5
+
+    assert bpy.ops.ltx_render.start_local_server(profile="test") == {"FINISHED"}
+    server = local_server.read_state(tmp_path / "cache" / "local-server.json")
+    started.append(server.pid)
+    assert prefs.connection_text.startswith(f"started a render server on 127.0.0.1:{address.split(':')[1]}")
+    assert "--idle-exit" in Path(f"/proc/{server.pid}/cmdline").read_bytes().decode().split("\0")
+    local_server.wait_serving(server)
+    assert bpy.ops.ltx_render.test_connection(profile="test") == {"FINISHED"} and prefs.connection_ok
+
+    assert bpy.ops.ltx_render.start_local_server(profile="test") == {"FINISHED"}  # pressed again: reused
+    assert prefs.connection_text == f"a render server already runs on {address}: the one started here (pid {server.pid})"
+    assert local_server.read_state(tmp_path / "cache" / "local-server.json").pid == server.pid
+
+    prefs.profiles[0].address = "gpu-box:50051"
+    with pytest.raises(RuntimeError, match="started for a localhost address"):  # not this machine
+        bpy.ops.ltx_render.start_local_server(profile="test")
+    prefs.profiles[0].address = address
+    prefs.local_command = "no-such-render-backend"
+    stopped = local_server.stop_recorded(tmp_path / "cache" / "local-server.json")  # port free again
+    assert stopped.pid == server.pid
+    with pytest.raises(RuntimeError, match="'no-such-render-backend' not found"):
+        bpy.ops.ltx_render.start_local_server(profile="test")
+
+
+def test_start_for_address_says_what_to_set(tmp_path):
+    kw = {"command": ["render-backend"], "state_path": tmp_path / "s.json", "log_path": tmp_path / "l.log"}
+    with pytest.raises(ValueError, match="localhost address"):
+        local_server.start_for_address("gpu-box:50051", "/models/ltx2", **kw)
+    with pytest.raises(ValueError, match="set the model folder"):
+        local_server.start_for_address("localhost:50051", "", **kw)
+    with pytest.raises(ValueError, match="not found: install the backend"):
+        local_server.start_for_address(f"127.0.0.1:{free_port()}", "/models/ltx2",
+                                       **{**kw, "command": ["no-such-render-backend"]})
