@@ -62,12 +62,7 @@ def check_model(model: str) -> str:
 
 
 def _engine(args):
-    return _engine_factory(args)()
-
-
-def _engine_factory(args):
-    """Check the engine flags now (cheap); the returned function imports the engine and builds it."""
-    from .engine import ENGINES, engine_class
+    from .engine import engine_class
 
     loras = parse_loras(args.lora, args.lora_dir)
     model = check_model(args.model)
@@ -79,20 +74,37 @@ def _engine_factory(args):
         if not sep or not name or not kind:
             raise SystemExit(f"--lora-canvas needs NAME=KIND (got '{pair}'), e.g. --lora-canvas my_depth=depth")
         canvases[name] = kind
+    try:
+        return engine_class(args.engine)(model, device=args.device, dtype=args.dtype, loras=loras or None,
+                                         cpu_offload=args.cpu_offload, vae_tiling=args.vae_tiling,
+                                         upsampler=args.upsampler, variant=args.variant,
+                                         distilled_lora=args.distilled_lora, lora_canvases=canvases,
+                                         video_decoder=args.video_decoder)
+    except ValueError as e:  # a --upsampler / --distilled-lora path that is not one
+        raise SystemExit(f"error: {e}") from None
+
+
+def _check_engine_flags(args) -> None:
+    """The checks `_engine` makes before it imports the engine (cheap, no torch): `serve` runs them
+    before it opens its port, then builds the engine on the model-load thread."""
+    from .engine import ENGINES
+
+    parse_loras(args.lora, args.lora_dir)
+    model = check_model(args.model)
+    for pair in args.lora_canvas or []:
+        name, sep, kind = pair.partition("=")
+        if not sep or not name or not kind:
+            raise SystemExit(f"--lora-canvas needs NAME=KIND (got '{pair}'), e.g. --lora-canvas my_depth=depth")
     if args.engine not in ENGINES:
         raise SystemExit(f"error: unknown engine {args.engine!r}; available: {', '.join(sorted(ENGINES))}")
+    if args.engine == "ltx2":  # the paths LTX2Engine's constructor checks
+        from .engine.ltx2.stages import find_beside
 
-    def build():
         try:
-            return engine_class(args.engine)(model, device=args.device, dtype=args.dtype, loras=loras or None,
-                                             cpu_offload=args.cpu_offload, vae_tiling=args.vae_tiling,
-                                             upsampler=args.upsampler, variant=args.variant,
-                                             distilled_lora=args.distilled_lora, lora_canvases=canvases,
-                                             video_decoder=args.video_decoder)
-        except ValueError as e:  # a --upsampler / --distilled-lora path that is not one
+            find_beside(model, args.upsampler, "upsampler")
+            find_beside(model, args.distilled_lora, "distilled_lora")
+        except ValueError as e:
             raise SystemExit(f"error: {e}") from None
-
-    return build
 
 
 def _add_engine_args(p: argparse.ArgumentParser) -> None:
@@ -134,7 +146,7 @@ def cmd_serve(args) -> int:
     from .server.idle import wait_until_idle
 
     # The port opens before torch/diffusers are imported: the engine is built on the load thread.
-    factory = _engine_factory(args)
+    _check_engine_flags(args)
     invalid: list[str] = []
 
     async def serve() -> None:
@@ -145,7 +157,7 @@ def cmd_serve(args) -> int:
             invalid.append(message)
             loop.call_soon_threadsafe(stop.set)
 
-        server = RenderServer(DeferredEngine(factory, on_invalid), config)
+        server = RenderServer(DeferredEngine(lambda: _engine(args), on_invalid), config)
         port = await server.start()
         auth = "token" if config.token else "no token"
         print(f"render-backend {__version__} listening on {config.host}:{port} ({'TLS' if config.tls else 'plain'}, "

@@ -204,6 +204,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"==> control canvas: {canvases[0].parent} ({len(canvases)} PNGs)")
     for line in describe_media(mp4, wav):
         print(f"    {line}")
+    server_s = sidecar.get("timings") or {}
+    if server_s:  # the server's share of the preview; the rest is export, upload, waiting, fetch and import
+        timings.append(("of it on the server: denoise + decode", server_s.get("render_s", 0.0)))
+        timings.append(("mp4 + wav encode", server_s.get("encode_s", 0.0)))
     print("==> time: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in timings)
           + f"; total {time.perf_counter() - t_start:.1f} s")
     if tiny:
