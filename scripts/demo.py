@@ -135,11 +135,15 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     timings: list[tuple[str, float]] = []
 
-    from render_backend.engine.ltx2.test_model import make_test_model
+    from render_backend.engine.ltx2.test_model_marker import is_complete
 
     tiny = args.model is None
     cache = ROOT / ".cache" / ("test-model" if args.model_version == "2.0" else f"test-model-{args.model_version}")
-    model = Path(args.model) if args.model else make_test_model(cache, version=args.model_version)
+    model = Path(args.model) if args.model else cache.resolve()
+    if tiny and not is_complete(cache, "distilled", args.model_version):  # torch is imported only to write it
+        from render_backend.engine.ltx2.test_model import make_test_model
+
+        model = make_test_model(cache, version=args.model_version)
     print(f"==> model: {model}{f' (tiny LTX-{args.model_version}, random weights)' if tiny else ''}")
     if (out / "renders").exists():
         shutil.rmtree(out / "renders")  # one demo take, not a growing pile

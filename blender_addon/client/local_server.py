@@ -136,6 +136,8 @@ def start(model: str, options: list[str], log_path: Path, *, cwd: Path | None = 
     stdout and stderr into `log_path`, no other inherited descriptors."""
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    if log_path.exists():  # a previous server may still be writing its last lines: keep them in their own file
+        log_path.replace(log_path.with_name(log_path.name + ".1"))
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(log_path, "w") as log:  # the child keeps its own handle
         proc = subprocess.Popen(serve_command(model, options, python, command, port), cwd=cwd, env=env,

@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 
 from . import tiny_components as parts
+from .test_model_marker import COMPLETE_MARKER, TEST_MODEL_VERSION, is_complete  # noqa: F401  (re-exported; torch-free)
 from .tiny_components import CONNECTOR_REGISTERS, SEED, TINY_TRANSFORMER, VERSIONS  # noqa: F401  (re-exported)
 from .tiny_loras import (  # noqa: F401  (re-exported: tests and benchmarks import them from here)
     LORA_RANK,
@@ -40,21 +41,9 @@ from .tiny_loras import (  # noqa: F401  (re-exported: tests and benchmarks impo
     write_test_loras,
 )
 
-TEST_MODEL_VERSION = "tiny-ltx2/4"  # 4: generations 2.0 / 2.3 / 2.5, published LoRA stand-ins
-COMPLETE_MARKER = "COMPLETE"
 UPSAMPLER_DIR = "latent_upsampler"
 DIFFUSION_DECODER_DIR = "diffusion_decoder"
 DISTILLED_LORA_FILE = "tiny-distilled-lora.safetensors"
-
-
-def is_complete(model_dir: str | Path, variant: str | None = None, version: str | None = None) -> bool:
-    """True when `model_dir` holds a fully written test model of this format (and of `variant` and
-    `version`, when given). Only make_test_model reads the marker: the engine reads the model's files."""
-    marker = Path(model_dir) / COMPLETE_MARKER
-    if not marker.is_file():
-        return False
-    fmt, written_variant, written_version = (marker.read_text().split() + ["", "", ""])[:3]
-    return fmt == TEST_MODEL_VERSION and variant in (None, written_variant) and version in (None, written_version)
 
 
 def make_test_model(out_dir: str | Path, variant: str = "distilled", version: str = "2.0") -> Path:
