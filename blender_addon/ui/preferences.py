@@ -56,8 +56,7 @@ class LTX_AP_preferences(bpy.types.AddonPreferences):
             box = layout.box()
             head = box.row()
             head.prop(item, "name", text="")
-            if item.address.strip().startswith(("localhost:", "127.0.0.1:", "[::1]:")):
-                head.operator("ltx_render.start_local_server", text="Start", icon="PLAY").profile = item.name
+            head.operator("ltx_render.start_local_server", text="Start", icon="PLAY").profile = item.name
             head.operator("ltx_render.test_connection", text="Test connection").profile = item.name
             head.operator("ltx_render.profile_remove", text="", icon="X").index = index
             box.prop(item, "address")
