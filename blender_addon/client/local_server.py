@@ -168,18 +168,25 @@ def health(address: str, timeout_s: float = 2.0) -> str:
         return "DOWN"
 
 
-def wait_serving(server: LocalServer, timeout_s: float = 180.0, poll_s: float = 0.1) -> None:
-    """Block until the server says SERVING; RuntimeError (with its log's tail) if it dies or times out."""
+def wait_serving(server: LocalServer, timeout_s: float = 180.0, poll_s: float = 0.2) -> None:
+    """Block until the server says SERVING; RuntimeError (with its log's tail) if it dies or times out.
+    One channel for the whole wait, polled gently: a new connection 20 times a second costs a loading
+    server (its event loop shares the GIL with the import thread) over a second of its start."""
+    from .render_client import RenderClient
+
     deadline = time.monotonic() + timeout_s
-    while True:
-        state = health(server.address)
-        if state == "SERVING":
-            return
-        if not pid_alive(server.pid) or time.monotonic() > deadline:
-            log = Path(server.log).read_text(errors="replace")[-2000:] if server.log and Path(server.log).is_file() else ""
-            raise RuntimeError(f"the render server at {server.address} never became SERVING "
-                               f"({'it exited' if not pid_alive(server.pid) else 'timed out'}); its log:\n{log}")
-        time.sleep(poll_s)
+    with RenderClient(ServerProfile("local", server.address), timeout_s=2.0) as client:
+        while True:
+            try:
+                if client.health() == "SERVING":
+                    return
+            except ConnectionProblem:
+                pass
+            if not pid_alive(server.pid) or time.monotonic() > deadline:
+                log = Path(server.log).read_text(errors="replace")[-2000:] if server.log and Path(server.log).is_file() else ""
+                raise RuntimeError(f"the render server at {server.address} never became SERVING "
+                                   f"({'it exited' if not pid_alive(server.pid) else 'timed out'}); its log:\n{log}")
+            time.sleep(poll_s)
 
 
 def serves(server: LocalServer, model: str, options: list[str], *, code: str = "", wait_s: float = 180.0) -> str:
