@@ -189,6 +189,15 @@ def wait_serving(server: LocalServer, timeout_s: float = 180.0, poll_s: float = 
             time.sleep(poll_s)
 
 
+def still_loading(server: LocalServer) -> bool:
+    """Its log says the port is open and the model is not loaded yet (nor failed to load)."""
+    try:
+        log = Path(server.log).read_text(errors="replace") if server.log else ""
+    except OSError:
+        return False
+    return "listening on" in log and "model loaded" not in log and "failed to load" not in log
+
+
 def serves(server: LocalServer, model: str, options: list[str], *, code: str = "", wait_s: float = 180.0) -> str:
     """Why `server` cannot be reused for (model, options); "" when it can. Waits for a server that is
     still loading (it is ours and alive) rather than starting a second one beside it."""
@@ -198,10 +207,10 @@ def serves(server: LocalServer, model: str, options: list[str], *, code: str = "
         return "the code changed since it started"
     if not pid_alive(server.pid) or not looks_like_ours(server.pid):
         return "it is no longer running"
-    try:
-        wait_serving(server, timeout_s=wait_s)
+    try:  # a long wait only for a server still loading its model; a loaded one that is not SERVING is unwell
+        wait_serving(server, timeout_s=wait_s if still_loading(server) else 3.0)
     except RuntimeError:
-        return "it does not answer"
+        return "it does not answer SERVING"
     from .render_client import RenderClient
 
     try:

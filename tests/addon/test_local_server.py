@@ -177,3 +177,25 @@ def test_start_for_address_says_what_to_set(tmp_path):
     with pytest.raises(ValueError, match="not found: install the backend"):
         local_server.start_for_address(f"127.0.0.1:{free_port()}", "/models/ltx2",
                                        **{**kw, "command": ["no-such-render-backend"]})
+
+
+def test_a_loaded_server_that_is_no_longer_serving_is_replaced_without_a_long_wait(tiny_model, tmp_path, started):
+    """The user deleted the demo's out/ folder (its data dir) under a warm server: it turns NOT_SERVING for
+    good. The next caller must not wait minutes for it (as for a server still loading) but replace it."""
+    import shutil
+
+    opts = options(tmp_path)
+    state, log = tmp_path / "state.json", tmp_path / "server.log"
+    first, _ = local_server.ensure(state, str(tiny_model), opts, log, cwd=ROOT)
+    started.append(first.pid)
+    local_server.wait_serving(first)
+    shutil.rmtree(tmp_path / "data")
+    deadline = time.monotonic() + 30
+    while local_server.health(first.address) == "SERVING" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    t0 = time.monotonic()
+    second, reused = local_server.ensure(state, str(tiny_model), opts, log, cwd=ROOT)
+    started.append(second.pid)
+    assert not reused and second.pid != first.pid
+    assert time.monotonic() - t0 < 30  # ~3 s of grace + a new server's port, not the 180 s a loading one gets
+    assert wait_gone(first.pid, 30)
