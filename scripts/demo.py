@@ -43,7 +43,8 @@ def demo_server(model: Path, out: Path, args) -> tuple[local_server.LocalServer,
     # One stage: the demo's sizes are multiples of 32 (256x160); two stages need multiples of 64.
     options = ["--data-dir", str(out / "server-data"), "--heartbeat", "2", "--upsampler", "none",
                "--idle-exit", f"{args.idle_exit:g}"]
-    code = local_server.code_fingerprint(ROOT / "render_backend", ROOT / "protos")
+    code = local_server.code_fingerprint(ROOT / "render_backend", ROOT / "protos", ROOT / "requirements.txt",
+                                         ROOT / ".venv" / ".requirements.sha256")
     return local_server.ensure(args.server_state, str(model), options, out / "server.log", cwd=ROOT,
                                fresh=args.fresh, code=code, say=lambda line: print(f"==> {line}"))
 

@@ -110,11 +110,12 @@ def looks_like_ours(pid: int) -> bool:
     return any(b"render_backend" in part or b"render-backend" in part for part in cmdline) and b"serve" in cmdline
 
 
-def code_fingerprint(*folders: Path) -> str:
-    """Short hash of the .py files' names, sizes and mtimes: a server started from older code is not reused."""
+def code_fingerprint(*paths: Path) -> str:
+    """Short hash of names, sizes and mtimes of the given files and of the .py files under the given
+    folders: a server started from older code (or older pinned packages) is not reused."""
     h = hashlib.sha256()
-    for folder in folders:
-        for path in sorted(Path(folder).rglob("*.py")):
+    for given in map(Path, paths):
+        for path in sorted(given.rglob("*.py")) if given.is_dir() else [given] if given.is_file() else []:
             st = path.stat()
             h.update(f"{path}:{st.st_size}:{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:16]

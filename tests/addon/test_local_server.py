@@ -199,3 +199,16 @@ def test_a_loaded_server_that_is_no_longer_serving_is_replaced_without_a_long_wa
     assert not reused and second.pid != first.pid
     assert time.monotonic() - t0 < 30  # ~3 s of grace + a new server's port, not the 180 s a loading one gets
     assert wait_gone(first.pid, 30)
+
+
+def test_the_code_fingerprint_changes_with_a_source_file_or_a_pinned_requirement(tmp_path):
+    src, req = tmp_path / "src", tmp_path / "requirements.txt"
+    (src / "pkg").mkdir(parents=True)
+    (src / "pkg" / "a.py").write_text("x = 1\n")
+    req.write_text("torch==2.13.0\n")
+    before = local_server.code_fingerprint(src, req, tmp_path / "missing")
+    assert before == local_server.code_fingerprint(src, req, tmp_path / "missing")
+    (src / "pkg" / "a.py").write_text("x = 22\n")
+    after_code = local_server.code_fingerprint(src, req, tmp_path / "missing")
+    req.write_text("torch==2.14.0\n")
+    assert len({before, after_code, local_server.code_fingerprint(src, req, tmp_path / "missing")}) == 3
