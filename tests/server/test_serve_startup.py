@@ -21,7 +21,9 @@ PROBE = textwrap.dedent("""
     from render_backend.engine import deferred
     load = deferred.DeferredEngine.load
     def noted(self):
-        print("TORCH_BEFORE_ENGINE", "torch" in sys.modules, "diffusers" in sys.modules, flush=True)
+        # one write: the main thread prints "listening on ..." at the same time
+        sys.stdout.write(f"TORCH_BEFORE_ENGINE {'torch' in sys.modules} {'diffusers' in sys.modules}" + chr(10))
+        sys.stdout.flush()
         return load(self)
     deferred.DeferredEngine.load = noted
     from render_backend.cli import main
