@@ -113,7 +113,7 @@ def test_continuity_bench_prints_chained_against_independent(tmp_path):
 
 def test_preview_bench_prints_every_stage_of_a_render_preview(tiny_model):
     out = run_bench("preview.py", "--model", str(tiny_model))
-    rows = dict(re.findall(r"^(\S[^\d]*?)\s+(\d+\.\d+)\s+\d+%$", out, flags=re.M))
+    rows = dict(re.findall(r"^(\S[^\d\n]*?) +(\d+\.\d+) +\d+%$", out, flags=re.M))
     stages = ("export", "upload", "queue", "load inputs", "text encode", "reference enc.", "denoise", "decode",
               "mux + write", "fetch", "sequencer", "other")
     assert set(stages) | {"button to strips"} <= set(rows), out
@@ -123,5 +123,5 @@ def test_preview_bench_prints_every_stage_of_a_render_preview(tiny_model):
     # "other" row is what is left: the modal operator's ticks).
     measured = sum(float(rows[s]) for s in stages if s != "other")
     assert measured <= total + 0.01 and float(rows["other"]) == pytest.approx(total - measured, abs=0.01), out
-    server, exporter = (float(x) for x in re.findall(r"^(?:server|exporter) peak MiB\s+(\d+)", out, flags=re.M))
+    server, exporter = (float(x) for x in re.findall(r"^(?:server|exporter) peak MiB +(\d+)", out, flags=re.M))
     assert 100 < server < 8192 and 100 < exporter < 8192, out
