@@ -118,3 +118,5 @@ def test_compile_on_cpu_when_allowed_wraps_each_block(tiny_model, monkeypatch):
     blocks = e.pipe.transformer.transformer_blocks
     assert all(hasattr(b.forward, "_torchdynamo_orig_callable") for b in blocks)
     assert e.performance.describe(e.dtype)["compile"] is True
+    assert LTX2Engine(str(tiny_model), device="cpu", compile=True, attention="flex").performance.describe(
+        torch.float32)["attention_kernel"] == "FlexAttention, compiled with the blocks"

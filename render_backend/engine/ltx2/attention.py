@@ -33,7 +33,6 @@ Two kernels compute that same bias (the engine's `attention` option, `render-bac
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import torch
@@ -205,9 +204,7 @@ def flex_reference_attention(query, key, value, tokens: TokenBias, compiled: boo
         if _compiled_flex is None:
             _compiled_flex = torch.compile(_flex_reference_attention)
         fn = _compiled_flex
-    else:
-        # Uncompiled flex warns that it materialises the scores: known, it is the CPU/test path.
-        warnings.filterwarnings("ignore", message=".*flex_attention called without torch.compile.*")
+    # Uncompiled, PyTorch warns once that it materialises the scores: true, it is the CPU/test path.
     return fn(query, key, value, tokens.log_m, tokens.block, tokens.blocked)
 
 
