@@ -44,7 +44,7 @@ def test_fp8_render_stays_close_to_bf16_and_the_lora_still_acts(bf16_engines):
         assert plain.info["performance"]["fp8"] == (
             "float8_e4m3fn weights, bfloat16 compute" if name == "fp8" else False)
         assert with_lora.info["loras"][0]["name"] == "control"
-    assert rel(out["fp8", "plain"], out["bf16", "plain"]) < 0.1  # 0.03 measured: weights rounded to fp8
+    assert rel(out["fp8", "plain"], out["bf16", "plain"]) < 0.1  # 0.018 measured: weights rounded to fp8
     # The LoRA (peft layers, kept in bf16 over fp8 base layers) moves the output as much as without fp8.
     lora_bf16 = float((out["bf16", "lora"] - out["bf16", "plain"]).abs().max())
     lora_fp8 = float((out["fp8", "lora"] - out["fp8", "plain"]).abs().max())
