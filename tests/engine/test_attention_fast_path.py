@@ -10,6 +10,7 @@ import torch
 from render_backend.engine.ltx2.attention import (
     ReferenceBias,
     ReferenceBiasAttnProcessor,
+    attach_block_mask,
     build_video_self_bias,
     build_video_self_tokens,
     flex_reference_attention,
@@ -63,6 +64,27 @@ def test_flex_kernel_equals_sdpa_with_the_dense_bias(case):
     out = flex_reference_attention(q, k, v, tokens, compiled=False)
     assert torch.isfinite(out).all()
     assert rel(out, expected) < 1e-6, case
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_only_two_or_more_reference_blocks_have_blocked_pairs(case):
+    groups, has_map = CASES[case]
+    tokens = build_video_self_tokens(NUM_TARGET, groups, has_map, torch.float32, CPU)
+    dense = tokens.dense()[0, 0]
+    assert tokens.blocked_pairs == bool((dense == torch.finfo(torch.float32).min)[NUM_TARGET:, NUM_TARGET:].any())
+
+
+def test_block_mask_skips_blocked_tiles_with_the_same_numbers():
+    # 128-token tiles: target 128 | reference A 256 (map) | reference B 128 (map). A<->B tiles are skipped.
+    groups, has_map = [strength_map(256, 10), torch.full((128,), 0.5)], [True, True]
+    tokens = build_video_self_tokens(128, groups, has_map, torch.float32, CPU)
+    attach_block_mask(tokens, compiled=False)
+    assert tokens.block_mask.sparsity() == 25.0  # % of tiles skipped: (2x1 + 1x2) of 4x4
+    dense = build_video_self_bias(128, groups, has_map, torch.float32, CPU)
+    gen = torch.Generator().manual_seed(9)
+    q, k, v = (torch.randn(1, 2, 512, 16, generator=gen) * 3 for _ in range(3))
+    expected = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=dense)
+    assert rel(flex_reference_attention(q, k, v, tokens, compiled=False), expected) < 1e-6
 
 
 def processors(groups, has_map, dtype=torch.float32):

@@ -28,6 +28,7 @@ Two kernels compute that same bias (the engine's `attention` option, `render-bac
     flex:  PyTorch FlexAttention with a `score_mod` that reads O(T) per-token tensors (`TokenBias`: each
            token's log(m) and block id) and adds, per score, the very value the dense tensor holds. No
            (T, T) tensor exists when it is compiled (CUDA); uncompiled (CPU) it materialises the scores.
+           With two or more reference blocks a BlockMask also skips the blocked reference<->reference tiles.
     auto:  flex, compiled, on CUDA; dense on CPU. tests/engine/test_attention_fast_path.py pins flex = dense.
 """
 
@@ -73,6 +74,8 @@ class TokenBias:
     log_m: torch.Tensor
     block: torch.Tensor
     blocked: float
+    blocked_pairs: bool = False  # two or more reference blocks: some reference<->reference pairs are blocked
+    block_mask: object = None  # optional FlexAttention BlockMask skipping those tiles (attach_block_mask)
 
     def dense(self) -> torch.Tensor:
         """(1, 1, T, T) float32: the same bias as a tensor (tests; a transformer attention_mask on top)."""
@@ -105,6 +108,8 @@ class ReferenceBias:
         self.clear()
         if self.kernel == "flex":
             self.tokens = build_video_self_tokens(num_target, group_strengths, has_map, dtype, device)
+            if self.tokens is not None:
+                attach_block_mask(self.tokens, self.compiled)
         else:
             self.video_self = build_video_self_bias(num_target, group_strengths, has_map, dtype, device)
 
@@ -176,20 +181,41 @@ def build_video_self_tokens(num_target: int, group_strengths: list[torch.Tensor]
         log_m.append(log_strength(strength.to(device), dtype).float() if flag
                      else torch.zeros(n, dtype=torch.float32, device=device))
         block.append(torch.full((n,), 1 if i < mapped[0] else 2 + i, dtype=torch.int32, device=device))
-    return TokenBias(torch.cat(log_m), torch.cat(block), float(torch.finfo(dtype).min))
+    blocks = len(has_map) - mapped[0] + (mapped[0] > 0)  # the open block (if any) + one per later group
+    return TokenBias(torch.cat(log_m), torch.cat(block), float(torch.finfo(dtype).min), blocked_pairs=blocks > 1)
 
 
-def _flex_reference_attention(query, key, value, log_m, block, blocked: float):
+def _flex_reference_attention(query, key, value, log_m, block, blocked: float, block_mask=None):
     """FlexAttention with the reference bias in score_mod. query/key/value: (B, H, T, D)."""
     from torch.nn.attention.flex_attention import flex_attention
 
     def score_mod(score, b, h, q_idx, kv_idx):
         bq, bk = block[q_idx], block[kv_idx]
         within = torch.where(bq == bk, 0.0, blocked)  # both reference tokens: same block or blocked
-        # score + dtype min stays finite (rounds to min) and exp() of it is 0; never NaN.
+        # score + dtype min: exp() of it (or of the -inf a kernel's log2 scaling makes of it) is 0. No row
+        # is all blocked (every token sees its own block), so the softmax never divides 0 by 0: no NaN.
         return score + torch.where((bq > 0) & (bk > 0), within, log_m[q_idx] + log_m[kv_idx])
 
-    return flex_attention(query, key, value, score_mod=score_mod, enable_gqa=query.shape[1] != key.shape[1])
+    return flex_attention(query, key, value, score_mod=score_mod, block_mask=block_mask,
+                          enable_gqa=query.shape[1] != key.shape[1])
+
+
+def attach_block_mask(tokens: TokenBias, compiled: bool) -> None:
+    """Give `tokens` a BlockMask that drops the blocked reference<->reference pairs, so whole blocked tiles
+    are skipped (the score_mod gives them dtype min, whose weight is 0 as well: same numbers). Nothing to
+    drop without blocked pairs. Made once per generation, outside any compiled region."""
+    if not tokens.blocked_pairs or tokens.block_mask is not None:
+        return
+    from torch.nn.attention.flex_attention import create_block_mask
+
+    block = tokens.block
+
+    def visible(b, h, q_idx, kv_idx):
+        bq, bk = block[q_idx], block[kv_idx]
+        return (bq == 0) | (bk == 0) | (bq == bk)
+
+    total = int(block.numel())
+    tokens.block_mask = create_block_mask(visible, None, None, total, total, device=block.device, _compile=compiled)
 
 
 _compiled_flex = None
@@ -205,7 +231,7 @@ def flex_reference_attention(query, key, value, tokens: TokenBias, compiled: boo
             _compiled_flex = torch.compile(_flex_reference_attention)
         fn = _compiled_flex
     # Uncompiled, PyTorch warns once that it materialises the scores: true, it is the CPU/test path.
-    return fn(query, key, value, tokens.log_m, tokens.block, tokens.blocked)
+    return fn(query, key, value, tokens.log_m, tokens.block, tokens.blocked, tokens.block_mask)
 
 
 class ReferenceBiasAttnProcessor:
