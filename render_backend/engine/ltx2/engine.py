@@ -45,7 +45,7 @@ from ..request import (
     RenderResult,
 )
 from .adapters import activate, load_adapters
-from .attention import build_video_self_bias, install_reference_bias
+from .attention import install_reference_bias
 from .conditioning import plan_conditioning
 from .forward import audio_latent_shape, audio_positions, encode_text, velocities, video_positions
 from .frame_conditions import PinnedFrames
@@ -53,6 +53,7 @@ from .generation import Generation, read_generation
 from .guidance import GuidancePlan, default_guidance, default_steps
 from .interrupt import cancel_points, long_running_blocks
 from .latents import decode_video_audio, upsample_tokens
+from .performance import compile_blocks, performance_options, store_fp8
 from .references import encode_reference
 from .schedules import (
     ANCESTRAL_NOISE_SEED_OFFSET,
@@ -86,20 +87,23 @@ class LTX2Engine:
     (ltx2/variant.py). distilled_lora: Lightricks' distilled LoRA file, stage 2 of a dev model;
     "auto" = the one `*distilled*lora*.safetensors` file in the model folder, if any. video_decoder:
     "auto" (LTX-2.5's diffusion decoder when the checkpoint has one, else the conv decoder), "conv" or
-    "diffusion" (video_decoders.py).
+    "diffusion" (video_decoders.py). attention ("auto", "dense", "flex"), compile, fp8: GPU speed and memory
+    options (performance.py); ValueError for a combination that cannot run.
     """
 
     def __init__(self, model: str, device: str | None = None, dtype: str = "auto",
                  loras: dict[str, str] | None = None, cpu_offload: bool = False, vae_tiling: bool = False,
                  upsampler: str | None = "auto", variant: str | None = None,
                  distilled_lora: str | None = "auto", lora_canvases: dict[str, str] | None = None,
-                 video_decoder: str = "auto") -> None:
+                 video_decoder: str = "auto", attention: str = "auto", compile: bool = False,
+                 fp8: bool = False) -> None:
         self.model = str(model)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.dtype = resolve_dtype(dtype, self.device)
         self.lora_paths = dict(loras) if loras is not None else find_loras(Path(self.model) / "loras")
         self.lora_canvases = dict(lora_canvases or {})  # --lora-canvas: what a LoRA reads when its file does not say
         self.cpu_offload = cpu_offload
+        self.performance = performance_options(attention, compile, fp8, self.device, cpu_offload)
         self.vae_tiling = vae_tiling
         self.upsampler = find_beside(self.model, upsampler, "upsampler")
         self.distilled_lora = find_beside(self.model, distilled_lora, "distilled_lora")
@@ -142,7 +146,12 @@ class LTX2Engine:
                                  generation.name)
         if self.video_decoder == "diffusion":
             self.diffusion_decoder = load_diffusion_decoder(self.model, self.dtype).to(self.device)
-        self._bias = install_reference_bias(pipe.transformer)
+        perf = self.performance
+        if perf.fp8:  # after the LoRAs (their layers stay unscaled), before the move to the GPU
+            store_fp8(pipe.transformer, self.dtype)
+        self._bias = install_reference_bias(pipe.transformer, perf.kernel, compiled=perf.flex_compiled)
+        if perf.compile:
+            compile_blocks(pipe.transformer)
         if self.upsampler:
             from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
 
@@ -375,8 +384,7 @@ class LTX2Engine:
 
         video_coords = video_positions(pipe, grid, refs, fps, device)  # (1, 3, N+R, 2)
         audio_coords = audio_positions(pipe, audio_len, device)
-        self._bias.video_self = build_video_self_bias(num_target, [r.strength for r in refs],
-                                                      [r.has_map for r in refs], self.dtype, device)
+        self._bias.set(num_target, [r.strength for r in refs], [r.has_map for r in refs], self.dtype, device)
 
         # Video and audio step together; the resolution shift (if any) depends on the target size only.
         sigmas, shift = schedule
@@ -452,6 +460,7 @@ class LTX2Engine:
             "target_tokens": num_target,
             "attention_bias": "ltx-core: log(strength) on target<->reference video self-attention",
             "cpu_offload": self.cpu_offload, "vae_tiling": self.vae_tiling,
+            "performance": self.performance.describe(self.dtype),
             "video_decoder": describe(self.video_decoder),
             "timings": {k: round(v, 4) for k, v in timings.items()},
         }
