@@ -88,7 +88,7 @@ def test_check_reports_health_model_loras_and_limits(live_server):
     with RenderClient(_profile(live_server)) as client:
         caps = client.check()
         assert client.last_health == "SERVING"
-    assert caps.protocol_version == "2.0" and caps.max_frames == live_server.engine.capabilities().max_frames
+    assert caps.protocol_version == "2.1" and caps.max_frames == live_server.engine.capabilities().max_frames
     limits = server_limits(caps)
     # The reference_downscale_factor of every LoRA that reads a canvas; a single-stage server. The tiny
     # LTX-2 also carries stand-ins for Lightricks' published LTX-2 LoRAs.
