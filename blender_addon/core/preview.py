@@ -51,6 +51,7 @@ class RenderSettings:
     reason: str
     estimate_steps: int = 0
     estimate_stages: int = 0
+    final_size: tuple[int, int] = (0, 0)  # (width, height) the Final render of these settings uses
 
     def summary(self) -> str:
         """One line for the panel: "Preview: 384 x 256, 121 frames, 1 stage, 8 steps"."""
@@ -107,7 +108,8 @@ def render_settings(quality: str, width: int, height: int, num_frames: int, limi
     if quality == FINAL:
         w, h, message = snap(width, height, limits)
         return RenderSettings(FINAL, w, h, num_frames, None, None, limits, message or "the panel's settings",
-                              estimate_steps=server_steps(limits), estimate_stages=server_stages(limits))
+                              estimate_steps=server_steps(limits), estimate_stages=server_stages(limits),
+                              final_size=(w, h))
     final_w, final_h, _ = snap(width, height, limits)
     one = one_stage_limits(limits)
     least = max(int(limits.get("min_width") or 0), MIN_SIDE), max(int(limits.get("min_height") or 0), MIN_SIDE)
@@ -118,7 +120,8 @@ def render_settings(quality: str, width: int, height: int, num_frames: int, limi
     reason = (f"half size {w} x {h} (final {final_w} x {final_h}), {stage_why}, {steps_why}; every frame at "
               "the scene's fps, so the strip and its sound cover the final take's frames")
     return RenderSettings(PREVIEW, w, h, num_frames, steps, 1, one, reason,
-                          estimate_steps=steps or server_steps(limits), estimate_stages=1)
+                          estimate_steps=steps or server_steps(limits), estimate_stages=1,
+                          final_size=(final_w, final_h))
 
 
 def estimate_line(settings: RenderSettings, limits: dict, where: str = "",

@@ -15,6 +15,7 @@ from ..client.limits import camera_loras_for, canvas_kind_for, canvas_size_for, 
 from ..client.profiles import ServerProfile
 from ..core import jobs
 from ..core.planning import snap_frames
+from ..core.preview import PREVIEW, RenderSettings, render_settings
 from ..core.takes import BUNDLE_DIR, next_take_dir, shot_name
 from ..ui.preferences import profile_limits
 from ..ui.properties import shot_range
@@ -31,10 +32,9 @@ def export_arguments(scene: bpy.types.Scene, frame_start: int, frame_end: int, s
     reference_downscale_factor, halved again in two-stage mode), else 1 / the panel's Reference
     downscale."""
     s = scene.ltx_render
-    limits = profile_limits(s.profile)
     control_lora = s.control_lora.strip()
-    width, height, _ = snap_size_for(s.width, s.height, limits, control_lora, s.camera_mode,
-                                     s.camera_trajectory.strip())
+    effective = render_settings_for(scene, frame_end - frame_start + 1)
+    limits, width, height = effective.limits, effective.width, effective.height  # one stage's for a Preview
     names = [t.target_name for t in s.targets if t.target_name]
     armatures = [t.target_name for t in s.armatures if t.target_name]
     camera_mode = s.camera_mode if camera else "off"
@@ -48,7 +48,20 @@ def export_arguments(scene: bpy.types.Scene, frame_start: int, frame_end: int, s
                 prompt=s.prompt, negative_prompt=s.negative_prompt, seed=s.seed, strength=1.0,
                 background_strength=s.background_strength if s.use_background_strength else None,
                 camera_mode=camera_mode, preset_lora=preset_lora, trajectory_lora=trajectory_lora,
-                control_lora=control_lora, audio=s.audio, name=shot)
+                control_lora=control_lora, audio=s.audio, name=shot, steps=effective.steps,
+                stages=effective.stages)
+
+
+def render_settings_for(scene: bpy.types.Scene, num_frames: int) -> RenderSettings:
+    """What a render of num_frames frames uses at the panel's Quality (core/preview.py): size snapped
+    to the server's and the shot's LoRAs' rules, steps and stages; ValueError saying what to change."""
+    s = scene.ltx_render
+    control_lora, trajectory = s.control_lora.strip(), s.camera_trajectory.strip()
+
+    def snap(width: int, height: int, limits: dict) -> tuple[int, int, str]:
+        return snap_size_for(width, height, limits, control_lora, s.camera_mode, trajectory)
+
+    return render_settings(s.quality, s.width, s.height, num_frames, profile_limits(s.profile), snap)
 
 
 def canvas_options(settings) -> dict:
@@ -89,7 +102,11 @@ class ShotRender:
                                 trim_start=trim_start, trim_end=trim_end)
         item = scene.ltx_render.jobs.add()
         item.from_record(record)
-        item.settings_json = json.dumps(records.settings_snapshot(scene, frame_start, frame_end))
+        snapshot = records.settings_snapshot(scene, frame_start, frame_end)
+        effective = render_settings_for(scene, n)
+        if effective.quality == PREVIEW:  # the strip covers what the Final take would (sequencer.import_take)
+            snapshot["display_size"] = list(effective.final_size)
+        item.settings_json = json.dumps(snapshot)
         item.progress_text = jobs.progress_text(jobs.EXPORTING)
         self._steps = iter_export_shot(scene, self.bundle_dir, **arguments)
         self.exporting = True
