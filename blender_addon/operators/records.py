@@ -97,6 +97,9 @@ def apply_event(scene: bpy.types.Scene, item, event: wk.WorkerEvent) -> None:
     if event.job_id:
         item.job_id = event.job_id
     if event.kind == wk.FETCHED:
+        if event.limits:  # with the cost the server measured on this job: the estimate in the panel follows
+            store_limits(item.profile, event.limits)
+            refresh_notes(scene)
         try:
             finish_take(scene, item)
         except (OSError, ValueError, RuntimeError) as exc:

@@ -265,8 +265,8 @@ class JobRunner:
                                   camera_move=camera_move)
             progress("encoding", 0, 0)
             artifacts = self._write_outputs(job, result, timings={"render_s": denoise_end - t0})
+            self._measure(result, time.monotonic() - denoise_end)  # before DONE: a client asking then sees it
             self._finish(job_id, DONE, "done", artifacts=artifacts, only_from=(ENCODING,))
-            self._measure(result, time.monotonic() - denoise_end)
             self.board.after_denoise_s = time.monotonic() - denoise_end
             self.board.job_seconds = time.monotonic() - t0
         except Cancelled as e:

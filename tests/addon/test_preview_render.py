@@ -51,7 +51,7 @@ def test_preview_renders_half_size_in_one_stage_and_lands_on_the_shots_frames(tm
     assert (movie.transform.scale_x, movie.transform.scale_y) == pytest.approx((256 / 128, 160 / 96))
     assert json.loads((take / "take.json").read_text())["settings"]["quality"] == "preview"
 
-    assert bpy.ops.ltx_render.test_connection() == {"FINISHED"}  # the server has measured a job now
+    # The server measured the job; the worker asked it again after the fetch (no Test connection needed).
     assert settings.estimate_note.endswith(" on test (measured)")
 
 
