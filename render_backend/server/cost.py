@@ -6,7 +6,8 @@ After each finished render job the queue hands over the engine's timings (result
 text, reference encode, denoise, stage 2, decode) and the time the server spent writing the mp4 and
 wav. From them: seconds per token of one transformer pass (normalised for attention's N^2 share, as
 shot_cost.CostModel.pass_seconds scales it), the fixed per-job seconds, and decode + encode seconds per
-output pixel x frame; on CUDA the job's peak memory gives bytes per token. Each new job moves the
+output pixel x frame; on CUDA the job's peak memory above the weights gives bytes per token and per
+pixel x frame (the estimate takes the larger: whichever grows faster for another shape). Each new job moves the
 numbers half way towards its own (an exponential average: the first, cold job counts, later ones
 correct it).
 """
@@ -77,11 +78,14 @@ class CostMeter:
                 return new_value if first else (1 - SMOOTHING) * old_value + SMOOTHING * new_value
 
             memory = {}
-            if peak:
+            if peak:  # the working memory above the weights, as if all of it grew with tokens or with pixels
                 tokens_max = max(tokens_1, latent_tokens(width, height, frames) if stages == 2 else 0)
-                per_token_bytes = max(0.0, (int(peak) - base.weights_bytes) / tokens_max)
-                memory = {"bytes_per_token": mix(old.bytes_per_token, per_token_bytes) if old.memory_measured
-                          else per_token_bytes, "memory_measured": True}
+                working = max(0.0, float(int(peak) - base.weights_bytes))
+                again = old.memory_measured
+                memory = {"bytes_per_token": mix(old.bytes_per_token, working / tokens_max) if again
+                          else working / tokens_max,
+                          "bytes_per_pixel_frame": mix(old.bytes_per_pixel_frame, working / (width * height * frames))
+                          if again else working / (width * height * frames), "memory_measured": True}
             self._measured = replace(
                 old, seconds_per_token_step=mix(old.seconds_per_token_step, per_token),
                 fixed_seconds=mix(old.fixed_seconds, fixed),

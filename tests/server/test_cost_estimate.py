@@ -76,3 +76,27 @@ def test_cost_model_round_trips_through_get_capabilities_and_a_job_measures_it(e
     wall = min(times)
     print(f"tiny job: wall {wall:.3f} s, estimate {est.seconds:.3f} s (a priori {before_est.seconds:.3f} s)")
     assert wall / 5 < est.seconds < wall * 3
+
+
+def test_meter_reads_two_stage_jobs_and_cuda_peaks_and_averages_later_jobs():
+    from render_backend.server.cost import CostMeter
+
+    a_priori = CostModel(**{**COST.to_dict(), "measured": False, "seconds_per_token_step": 1e-4})
+    meter = CostMeter()
+    assert meter.current(a_priori) is a_priori
+    info = {"width": 768, "height": 512, "num_frames": 121, "num_inference_steps": 8, "stages": 2,
+            "passes_per_step": 1, "references": [{"tokens": 1536}], "two_stage": {"stage1_size": [384, 256]},
+            "timings": {"text_s": 1.0, "reference_encode_s": 0.2, "denoise_s": 4.0, "stage2_s": 2.0, "decode_s": 1.5},
+            "peak_memory_bytes": a_priori.weights_bytes + 2 * 1024 ** 3}
+    first = meter.record(info, encode_seconds=0.5, a_priori=a_priori)
+    assert first.measured and first.memory_measured and first.jobs == 1
+    assert first.fixed_seconds == pytest.approx(1.2)
+    assert first.seconds_per_pixel_frame == pytest.approx(2.0 / (768 * 512 * 121))
+    assert first.bytes_per_token == pytest.approx(2 * 1024 ** 3 / 6144)  # the full-size stage is the larger
+    # The estimate of the very job it measured gives back its time (text + denoise + refine + decode + encode).
+    again = estimate_shot(first, 768, 512, 121, 8, 2, (1,))
+    assert again.seconds == pytest.approx(1.2 + 4.0 + 2.0 + 1.5 + 0.5, rel=1e-6)
+    assert again.peak_bytes == pytest.approx(a_priori.weights_bytes + 2 * 1024 ** 3, rel=1e-6)
+    slower = meter.record({**info, "timings": {**info["timings"], "denoise_s": 8.0, "stage2_s": 4.0}}, 0.5, a_priori)
+    assert slower.jobs == 2 and slower.seconds_per_token_step == pytest.approx(1.5 * first.seconds_per_token_step)
+    assert meter.record({"timings": {}}, 0.0, a_priori) is None  # an assembly or a fake engine: nothing to learn
