@@ -219,7 +219,7 @@ def add_render_parser(subparsers) -> None:
     p.add_argument("--timeout", type=float, default=3600.0, help="give up (and cancel) after N seconds")
     p.add_argument("--preview", dest="quality", action="store_const", const="preview", default="",
                    help="fast preview: half size, one stage, fewer steps where the model allows, every frame "
-                   "(the panel's Quality: Preview)")
+                   "(the panel's Quality: Preview; --animation always renders Final)")
     p.add_argument("--final", dest="quality", action="store_const", const="final",
                    help="the full settings, whatever the .blend's Quality says")
     p.set_defaults(run=run_render)

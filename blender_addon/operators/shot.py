@@ -24,7 +24,7 @@ from .modal import USER_ERRORS, ServerOptions
 
 
 def export_arguments(scene: bpy.types.Scene, frame_start: int, frame_end: int, shot: str,
-                     camera: bool = True) -> dict:
+                     camera: bool = True, quality: str = "") -> dict:
     """iter_export_shot keyword arguments from the panel settings. ValueError when the camera
     mode lacks its LoRA name; camera=False (canvas preview) exports without camera conditioning,
     but at the size a render would use (snapped for the trajectory LoRA too in Trajectory mode).
@@ -33,7 +33,7 @@ def export_arguments(scene: bpy.types.Scene, frame_start: int, frame_end: int, s
     downscale."""
     s = scene.ltx_render
     control_lora = s.control_lora.strip()
-    effective = render_settings_for(scene, frame_end - frame_start + 1)
+    effective = render_settings_for(scene, frame_end - frame_start + 1, quality)
     limits, width, height = effective.limits, effective.width, effective.height  # one stage's for a Preview
     names = [t.target_name for t in s.targets if t.target_name]
     armatures = [t.target_name for t in s.armatures if t.target_name]
@@ -52,16 +52,17 @@ def export_arguments(scene: bpy.types.Scene, frame_start: int, frame_end: int, s
                 stages=effective.stages)
 
 
-def render_settings_for(scene: bpy.types.Scene, num_frames: int) -> RenderSettings:
-    """What a render of num_frames frames uses at the panel's Quality (core/preview.py): size snapped
-    to the server's and the shot's LoRAs' rules, steps and stages; ValueError saying what to change."""
+def render_settings_for(scene: bpy.types.Scene, num_frames: int, quality: str = "") -> RenderSettings:
+    """What a render of num_frames frames uses at `quality` ("" = the panel's Quality; core/preview.py):
+    size snapped to the server's and the shot's LoRAs' rules, steps and stages; ValueError saying what
+    to change."""
     s = scene.ltx_render
     control_lora, trajectory = s.control_lora.strip(), s.camera_trajectory.strip()
 
     def snap(width: int, height: int, limits: dict) -> tuple[int, int, str]:
         return snap_size_for(width, height, limits, control_lora, s.camera_mode, trajectory)
 
-    return render_settings(s.quality, s.width, s.height, num_frames, profile_limits(s.profile), snap)
+    return render_settings(quality or s.quality, s.width, s.height, num_frames, profile_limits(s.profile), snap)
 
 
 def canvas_options(settings) -> dict:
