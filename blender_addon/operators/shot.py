@@ -11,14 +11,14 @@ import time
 import bpy
 
 from ..client import worker as wk
-from ..client.limits import camera_loras_for, canvas_kind_for, canvas_size_for, frames_problem, snap_size_for
+from ..client.limits import camera_loras_for, canvas_kind_for, canvas_size_for, frames_problem
 from ..client.profiles import ServerProfile
 from ..core import jobs
 from ..core.planning import snap_frames
-from ..core.preview import PREVIEW, RenderSettings, render_settings
+from ..core.preview import PREVIEW
 from ..core.takes import BUNDLE_DIR, next_take_dir, shot_name
 from ..ui.preferences import profile_limits
-from ..ui.properties import shot_range
+from ..ui.properties import render_settings_for, shot_range
 from . import records
 from .modal import USER_ERRORS, ServerOptions
 
@@ -50,19 +50,6 @@ def export_arguments(scene: bpy.types.Scene, frame_start: int, frame_end: int, s
                 camera_mode=camera_mode, preset_lora=preset_lora, trajectory_lora=trajectory_lora,
                 control_lora=control_lora, audio=s.audio, name=shot, steps=effective.steps,
                 stages=effective.stages)
-
-
-def render_settings_for(scene: bpy.types.Scene, num_frames: int, quality: str = "") -> RenderSettings:
-    """What a render of num_frames frames uses at `quality` ("" = the panel's Quality; core/preview.py):
-    size snapped to the server's and the shot's LoRAs' rules, steps and stages; ValueError saying what
-    to change."""
-    s = scene.ltx_render
-    control_lora, trajectory = s.control_lora.strip(), s.camera_trajectory.strip()
-
-    def snap(width: int, height: int, limits: dict) -> tuple[int, int, str]:
-        return snap_size_for(width, height, limits, control_lora, s.camera_mode, trajectory)
-
-    return render_settings(quality or s.quality, s.width, s.height, num_frames, profile_limits(s.profile), snap)
 
 
 def canvas_options(settings) -> dict:

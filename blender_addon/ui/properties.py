@@ -20,7 +20,7 @@ from bpy.props import (
 from ..client.limits import frames_problem, snap_size_for
 from ..core import jobs
 from ..core.planning import snap_frames
-from ..core.preview import estimate_line, render_settings
+from ..core.preview import RenderSettings, estimate_line, render_settings
 from .preferences import profile_limits
 
 CAMERA_MODES = [
@@ -122,18 +122,28 @@ def quality_notes(scene: bpy.types.Scene, limits: dict) -> tuple[str, str]:
     settings = scene.ltx_render
     start, end = shot_range(scene)
     try:
-        n, _ = snap_frames(end - start + 1)
-        control_lora, trajectory = settings.control_lora.strip(), settings.camera_trajectory.strip()
-
-        def snap(width: int, height: int, lim: dict) -> tuple[int, int, str]:
-            return snap_size_for(width, height, lim, control_lora, settings.camera_mode, trajectory)
-
-        effective = render_settings(settings.quality, settings.width, settings.height, n, limits, snap)
+        effective = render_settings_for(scene, snap_frames(end - start + 1)[0], limits=limits)
     except ValueError:
         return "", ""  # the frame and size notes say why
+    control_lora = settings.control_lora.strip()
     factor = int((limits.get("reference_factors") or {}).get(control_lora) or 0) if control_lora else 0
     factors = (factor or settings.reference_downscale_factor,) if control_lora or settings.targets else ()
     return effective.summary(), estimate_line(effective, limits, settings.profile, factors)
+
+
+def render_settings_for(scene: bpy.types.Scene, num_frames: int, quality: str = "",
+                        limits: dict | None = None) -> RenderSettings:
+    """What a render of num_frames frames uses at `quality` ("" = the panel's Quality; core/preview.py):
+    size snapped to the server's (limits; None = the profile's) and the shot's LoRAs' rules, steps and
+    stages; ValueError saying what to change."""
+    s = scene.ltx_render
+    control_lora, trajectory = s.control_lora.strip(), s.camera_trajectory.strip()
+
+    def snap(width: int, height: int, lim: dict) -> tuple[int, int, str]:
+        return snap_size_for(width, height, lim, control_lora, s.camera_mode, trajectory)
+
+    limits = profile_limits(s.profile) if limits is None else limits
+    return render_settings(quality or s.quality, s.width, s.height, num_frames, limits, snap)
 
 
 def _refresh_notes(self, _context) -> None:
