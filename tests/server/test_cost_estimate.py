@@ -100,3 +100,25 @@ def test_meter_reads_two_stage_jobs_and_cuda_peaks_and_averages_later_jobs():
     slower = meter.record({**info, "timings": {**info["timings"], "denoise_s": 8.0, "stage2_s": 4.0}}, 0.5, a_priori)
     assert slower.jobs == 2 and slower.seconds_per_token_step == pytest.approx(1.5 * first.seconds_per_token_step)
     assert meter.record({"timings": {}}, 0.0, a_priori) is None  # an assembly or a fake engine: nothing to learn
+
+
+def test_two_stage_job_is_measured_and_its_preview_is_estimated_cheaper(tiny_model, tmp_path):
+    from render_backend.engine.ltx2.engine import LTX2Engine
+
+    two_stage = LTX2Engine(str(tiny_model))  # finds <model>/latent_upsampler: two stages by default
+    two_stage.load()
+    with running_server(two_stage, tmp_path / "data") as (_, client):
+        a_priori = cost_from_proto(client.capabilities().cost_model)
+        assert a_priori.weights_bytes > sum(p.numel() * 4 for p in two_stage.latent_upsampler.parameters())
+        m, controls, masks = synthetic_shot(17, 128, 128, steps=2)
+        t0 = time.monotonic()
+        final = client.wait(client.submit(m, controls, masks).job_id, timeout=120)
+        wall = time.monotonic() - t0
+        assert final.state == pb.JOB_STATE_DONE, final.message
+        measured = cost_from_proto(client.capabilities().cost_model)
+    assert measured.measured and measured.jobs == 1 and "2 stages" in measured.source
+    est = estimate_shot(measured, 128, 128, 17, 2, 2, (1,))
+    preview = estimate_shot(measured, 64, 64, 17, 2, 1, (1,))
+    print(f"tiny two-stage job: wall {wall:.3f} s, estimate {est.seconds:.3f} s, preview {preview.seconds:.3f} s")
+    assert wall / 5 < est.seconds < wall * 3
+    assert preview.seconds < est.seconds
