@@ -94,7 +94,9 @@ class RenderService(pb_grpc.RenderServiceServicer):
     # ------------------------------------------------------------ capabilities
     async def GetCapabilities(self, request, context):
         await self._require_model(context)
-        return capabilities_to_proto(self.engine.capabilities(), auth_required=bool(self.config.token))
+        caps = self.engine.capabilities()
+        return capabilities_to_proto(caps, auth_required=bool(self.config.token),
+                                     cost=self.board.cost.current(caps.cost_model))
 
     # ------------------------------------------------------------ submit
     async def SubmitShot(self, request_iterator, context):

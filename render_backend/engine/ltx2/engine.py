@@ -47,6 +47,7 @@ from ..request import (
 from .adapters import activate, load_adapters
 from .attention import install_reference_bias
 from .conditioning import plan_conditioning
+from .cost import a_priori_cost
 from .forward import audio_latent_shape, audio_positions, encode_text, velocities, video_positions
 from .frame_conditions import PinnedFrames
 from .generation import Generation, read_generation
@@ -198,7 +199,18 @@ class LTX2Engine:
             min_width=MIN_SIDE, min_height=MIN_SIDE,
             guidance=self.guidance.describe(self.variant),
             model_generation=self.generation.name if self.generation else "",
-            model_generation_source=self.generation.source if self.generation else "")
+            model_generation_source=self.generation.source if self.generation else "",
+            cost_model=self._a_priori_cost())
+
+    def _a_priori_cost(self):
+        """shot_cost.CostModel from the model's size (ltx2/cost.py), computed once per load."""
+        if self.pipe is None:
+            return None
+        if getattr(self, "_cost", None) is None or self._cost[0] is not self.pipe:
+            extra = [m for m in (self.latent_upsampler, self.diffusion_decoder) if m is not None]
+            self._cost = (self.pipe, a_priori_cost(self.pipe, self.device, self.dtype, self.guidance.passes, extra,
+                                                   offloaded=self.cpu_offload and self.device.type == "cuda"))
+        return self._cost[1]
 
     def check_request(self, req: RenderRequest) -> list[str]:
         """engine/checks.py against this engine's capabilities (before any pixel or GPU work)."""
@@ -252,6 +264,8 @@ class LTX2Engine:
         pipe, device = self.pipe, self._execution_device()
         timings: dict[str, float] = {}
         t_start = time.perf_counter()
+        if device.type == "cuda":  # the peak of this job, for the server's cost model (server/cost.py)
+            torch.cuda.reset_peak_memory_stats(device)
         steps = req.num_inference_steps or self.default_steps()
         guidance = self.guidance if req.guidance_scale is None else self.guidance.with_cfg(float(req.guidance_scale))
         two_stage = (req.stages or self.default_stages()) == 2
@@ -329,6 +343,9 @@ class LTX2Engine:
         info = self._info(req, plan, refs, steps, 2 if two_stage else 1, guidance, lf * lh * lw, sigmas, shift,
                           timings)
         info["sampler"] = {"stage1": sampler, "stage2": "euler" if two_stage else None}
+        info["passes_per_step"] = guidance.passes
+        if device.type == "cuda":
+            info["peak_memory_bytes"] = int(torch.cuda.max_memory_allocated(device))
         if two_stage:
             info["two_stage"] = {"stage1_size": [width, height], "stage1_target_tokens": lf * (lh // 2) * (lw // 2),
                                  "upsampler": self.upsampler, "stage2_sigmas": stage2_sigmas,
