@@ -115,7 +115,7 @@ class Estimate:
         """"≈ 14 s, 9.2 GiB on gpu-box (measured)"."""
         on = f" on {where}" if where else ""
         how = "measured" if self.measured else "a priori"
-        return f"≈ {format_seconds(self.seconds)}, {self.peak_bytes / GIB:.1f} GiB{on} ({how})"
+        return f"≈ {format_seconds(self.seconds)}, {format_bytes(self.peak_bytes)}{on} ({how})"
 
 
 def estimate_shot(cost: CostModel, width: int, height: int, num_frames: int, steps: int, stages: int = 1,
@@ -136,6 +136,11 @@ def estimate_shot(cost: CostModel, width: int, height: int, num_frames: int, ste
                   cost.bytes_per_pixel_frame * pixel_frames)
     return Estimate(seconds=seconds, peak_bytes=int(cost.weights_bytes + working), tokens=tokens,
                     measured=cost.measured)
+
+
+def format_bytes(n: int) -> str:
+    """9.2 GiB, or 310 MiB below one GiB (a small model must not read "0.0 GiB")."""
+    return f"{n / GIB:.1f} GiB" if n >= GIB else f"{n / 2**20:.0f} MiB"
 
 
 def format_seconds(s: float) -> str:
