@@ -2,7 +2,8 @@
 
 Supports single- and multi-part scanline files, NONE / ZIPS / ZIP compression, HALF / FLOAT /
 UINT channels. That is what we ask Blender for (Output > File Format: OpenEXR MultiLayer,
-Codec: ZIP, Color Depth: Float (Full)); anything else gets an error naming the setting to change.
+Codec: None for the gather layer's scratch files, ZIP also read, Color Depth: Float (Full)); anything
+else gets an error naming the setting to change.
 
 Layout reference: the OpenEXR file layout document (magic, version flags, attribute headers,
 offset tables, chunks). Channel names are Blender's full pass names, e.g. "ViewLayer.Depth.Z".
