@@ -50,6 +50,15 @@ def png_declared_size(head: bytes) -> Optional[tuple[int, int]]:
     return struct.unpack(">II", head[16:24])
 
 
+def verify_png(png: bytes) -> tuple[int, int]:
+    """(width, height) of a PNG whose structure and every chunk's CRC check out, up to IEND; no pixel is
+    decoded (~0.1 ms + a CRC pass, against ~4 ms to decode a 768x512 frame). Raises PIL's errors."""
+    with Image.open(io.BytesIO(png)) as img:  # parses IHDR; refuses a bomb by its announced size
+        size = img.size
+        img.verify()
+    return size
+
+
 def frame_path(inputs_dir: Path, control: int, kind: str, index: int) -> Path:
     """inputs/<control index>/<canvas|mask>/NNNNNN.png, or inputs/conditions/<index>/NNNNNN.png for a
     frame condition (0-based frame index)."""
@@ -150,9 +159,7 @@ class ShotUpload:
         control, kind, index, png = frame
         what = _stream(kind, control)
         try:
-            with Image.open(io.BytesIO(png)) as img:  # parses IHDR; refuses a bomb by its announced size
-                size = img.size
-                img.verify()  # every chunk's CRC up to IEND; the pixels are decoded once, by the job
+            size = verify_png(png)
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
             raise ShotError("INVALID_ARGUMENT", f"{what} frame {index} does not decode as a PNG (corrupt or "
                             "truncated data); re-export the frame") from None
