@@ -197,11 +197,13 @@ def vae_child(mode: str, frames: int, width: int, height: int, out: str) -> None
             del video
         else:
             pixels = frames_to_pixels(clip, width, height, "cpu", vae.dtype)
+        pixels_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         latent = vae.encode(pixels).latent_dist.mode()
     seconds = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     torch.save(latent, out)
-    print(json.dumps({"mode": mode, "seconds": seconds, "peak_mib": (peak - base) / 1024}))
+    print(json.dumps({"mode": mode, "seconds": seconds, "peak_mib": (peak - base) / 1024,
+                      "pixels_mib": (pixels_peak - base) / 1024}))
 
 
 def bench_vae(args) -> None:
@@ -223,7 +225,9 @@ def bench_vae(args) -> None:
     ref = latents["before"]
     print(f"\n3. VAE reference encode (tiny test model's VAE, fp32 on CPU, 1 thread, {args.frames} frames at "
           f"{args.width}x{args.height}), medians of {args.vae_repeats} runs, one process each:")
-    print(f"{'variant':>8} {'seconds':>8} {'peak RSS MiB':>13} {'max|diff|':>10} {'rel diff':>9}")
+    print("(pixels = peak RSS while the canvas becomes VAE input; encode = peak RSS of the whole encode, the\n"
+          " encoder's own full-size intermediates included)")
+    print(f"{'variant':>8} {'seconds':>8} {'pixels MiB':>11} {'encode MiB':>11} {'max|diff|':>10} {'rel diff':>9}")
     notes = {"before": "<- one-shot fp32 pixels", "after": "<- chunked pixels (default)",
              "tiled": "<- diffusers' spatial tiling (--vae-tiling, opt-in)"}
     for mode in modes:
@@ -231,7 +235,8 @@ def bench_vae(args) -> None:
         rel = ((latents[mode] - ref).norm() / ref.norm()).item()
         sec = statistics.median(r["seconds"] for r in runs[mode])
         peak = statistics.median(r["peak_mib"] for r in runs[mode])
-        print(f"{mode:>8} {sec:>8.2f} {peak:>13.0f} {diff:>10.2e} {rel:>9.2e}   {notes[mode]}")
+        pixels = statistics.median(r.get("pixels_mib", float("nan")) for r in runs[mode])
+        print(f"{mode:>8} {sec:>8.2f} {pixels:>11.0f} {peak:>11.0f} {diff:>10.2e} {rel:>9.2e}   {notes[mode]}")
 
 
 # ---------------------------------------------------------------------------------------------- 4. mp4
