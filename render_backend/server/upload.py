@@ -227,4 +227,4 @@ def _decode_frame(inputs_dir: Path, control: int, kind: str, index: int, mode: s
 def decode_png(path: Path | io.BytesIO, mode: str) -> np.ndarray:
     """A PNG as uint8: mode "RGB" (H, W, 3) or "L" (H, W). The server and `render BUNDLE` decode alike."""
     with Image.open(path) as img:
-        return np.asarray(img.convert(mode))
+        return np.asarray(img if img.mode == mode else img.convert(mode))  # convert() to its own mode = a copy
