@@ -109,4 +109,3 @@ def test_continuity_bench_prints_chained_against_independent(tmp_path):
     assert 0 < independent < 60 and 0 < chained < 60, out
     # The ratio of the medians, which are printed rounded to 1 ms: allow exactly that rounding.
     assert (chained - 5e-4) / (independent + 5e-4) - 5e-4 <= ratio <= (chained + 5e-4) / (independent - 5e-4) + 5e-4, out
-
