@@ -163,9 +163,39 @@ def bench_upload(args) -> None:
             print(f"{kind:>10} {kib:6.0f} KiB  {name:<6} {labels[name]} {med / n * 1e3:8.2f} ms/frame "
                   f"{med * 1e3:9.1f} ms for {n} frames")
         ratios[kind] = statistics.median(runs["before"]) / statistics.median(runs["after"])
+    job_decode_memory(args, pngs["textured"])
     worst = min(ratios.values())
     print("upload check speed-up: " + ", ".join(f"{kind} {r:.2f}x" for kind, r in ratios.items())
           + f" (target >= {UPLOAD_TARGET:g}x: {'met' if worst >= UPLOAD_TARGET else 'NOT met'})")
+
+
+def job_decode_memory(args, pngs: list[bytes]) -> None:
+    """Peak memory (tracemalloc sees numpy) of the job's decode of one canvas stream: a list of frames then
+    np.stack (before) vs frames decoded into one preallocated array (after, upload.load_controls)."""
+    import tracemalloc
+
+    import numpy as np
+
+    from render_backend.server import upload
+
+    with tempfile.TemporaryDirectory(prefix="bench_job_") as tmp:
+        for k, png in enumerate(pngs):
+            path = upload.frame_path(Path(tmp), 0, "canvas", k)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(png)
+        peaks = {}
+        for name in ("before", "after"):
+            tracemalloc.start()
+            if name == "before":
+                frames = np.stack([upload.decode_png(upload.frame_path(Path(tmp), 0, "canvas", k), "RGB")
+                                   for k in range(len(pngs))])
+            else:
+                frames = upload._decode_stream(Path(tmp), 0, "canvas", len(pngs), args.width, args.height)
+            peaks[name] = tracemalloc.get_traced_memory()[1] / 2**20
+            tracemalloc.stop()
+            del frames
+    print(f"job decode of {len(pngs)} frames, peak MiB: before (list + np.stack) {peaks['before']:.0f}, "
+          f"after (one array) {peaks['after']:.0f}")
 
 
 # ---------------------------------------------------------------------------------------------- 3. VAE

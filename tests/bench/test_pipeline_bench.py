@@ -32,6 +32,9 @@ def test_pipeline_bench_prints_exr_upload_and_mp4_before_and_after():
     speedup = re.search(r"^upload check speed-up: depth\+pose (\d+\.\d\d)x, textured (\d+\.\d\d)x "
                         r"\(target >= 5x: (met|NOT met)\)$", out, flags=re.M)
     assert speedup and float(speedup.group(1)) > 0 and float(speedup.group(2)) > 0, out
+    peaks = re.search(r"^job decode of 9 frames, peak MiB: before \(list \+ np.stack\) (\d+), after \(one array\) "
+                      r"(\d+)$", out, flags=re.M)
+    assert peaks, out
 
     mp4 = re.findall(r"^\s+(\w+)\s+18\s+(\d+\.\d{3})\s+(\d+)\s+(\d+\.\d\d)", out, flags=re.M)
     assert [row[0] for row in mp4] == ["medium", "veryfast", "superfast", "ultrafast"], out
