@@ -199,6 +199,15 @@ def job_decode_memory(args, pngs: list[bytes]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- 3. VAE
+def current_rss_kib() -> float:
+    """Resident set size now, KiB (Linux /proc; elsewhere the peak so far, an over-estimate of the base)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 1024
+    except (OSError, ValueError, IndexError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def vae_child(mode: str, frames: int, width: int, height: int, out: str) -> None:
     """One encode in this (fresh) process; prints a JSON line with seconds and peak RSS."""
     import numpy as np
@@ -216,7 +225,7 @@ def vae_child(mode: str, frames: int, width: int, height: int, out: str) -> None
         vae.enable_tiling(tile_sample_min_height=tile, tile_sample_min_width=tile,
                           tile_sample_stride_height=max(32, tile * 7 // 8 // 32 * 32),
                           tile_sample_stride_width=max(32, tile * 7 // 8 // 32 * 32))
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base = current_rss_kib()  # not ru_maxrss: making the clip may have peaked above what is held now
     t0 = time.perf_counter()
     with torch.no_grad():
         if mode == "before":  # the conversion as it was: the whole clip in fp32 at once, then cast

@@ -84,7 +84,7 @@ def frames_to_pixels(frames: np.ndarray, width: int, height: int, device: torch.
     three full-size fp32 copies (~1.7 GB) before the VAE sees it. Same numbers as converting at once.
     """
     count, src_h, src_w = len(frames), frames.shape[1], frames.shape[2]
-    out = torch.empty((1, 3, count, height, width), dtype=dtype, device=device)  # (1, 3, F, H, W)
+    out = torch.empty((count, 3, height, width), dtype=dtype, device=device)  # (F, 3, H, W): chunks write rows
     for start in range(0, count, PIXEL_CHUNK_FRAMES):
         chunk = np.ascontiguousarray(frames[start:start + PIXEL_CHUNK_FRAMES])
         video = torch.from_numpy(chunk).permute(0, 3, 1, 2).float()  # (f, 3, h, w)
@@ -94,9 +94,8 @@ def frames_to_pixels(frames: np.ndarray, width: int, height: int, device: torch.
             video = F.interpolate(video, size=(cover_h, cover_w), mode="bilinear", align_corners=False)
             top, left = (cover_h - height) // 2, (cover_w - width) // 2
             video = video[:, :, top:top + height, left:left + width]
-        video = video / 127.5 - 1.0
-        out[0, :, start:start + len(chunk)] = video.permute(1, 0, 2, 3)  # cast and copy: (3, f, H, W)
-    return out
+        out[start:start + len(chunk)] = video.div_(127.5).sub_(1.0)  # same fp32 ops in place; cast on copy
+    return out.permute(1, 0, 2, 3).unsqueeze(0)  # (1, 3, F, H, W), a view
 
 
 def temporal_positions(coords: torch.Tensor, fps: float, temporal_scale: int) -> torch.Tensor:
