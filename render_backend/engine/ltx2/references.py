@@ -87,7 +87,7 @@ def frames_to_pixels(frames: np.ndarray, width: int, height: int, device: torch.
     out = torch.empty((count, 3, height, width), dtype=dtype, device=device)  # (F, 3, H, W): chunks write rows
     for start in range(0, count, PIXEL_CHUNK_FRAMES):
         chunk = np.ascontiguousarray(frames[start:start + PIXEL_CHUNK_FRAMES])
-        video = torch.from_numpy(chunk).permute(0, 3, 1, 2).float()  # (f, 3, h, w)
+        video = torch.from_numpy(chunk).permute(0, 3, 1, 2).to(torch.float32, copy=True)  # (f, 3, h, w), own memory
         if (src_h, src_w) != (height, width):
             scale = max(height / src_h, width / src_w)
             cover_h, cover_w = math.ceil(src_h * scale), math.ceil(src_w * scale)
