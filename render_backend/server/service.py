@@ -61,8 +61,8 @@ class RenderService(pb_grpc.RenderServiceServicer):
         self.board = board
         self.load_error = load_error
         self.guard = guard
-        # Frames are verified, decoded and written here, off the event loop; two at a time bounds the
-        # memory of decoding across all uploads together.
+        # Frames are verified (no pixels decoded: the job decodes them once) and written here, off the
+        # event loop; two at a time bounds the work across all uploads together.
         self._frames = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="frames")
 
     # ------------------------------------------------------------ helpers
