@@ -8,6 +8,7 @@ Both at strength 0.8 (so the bias path runs). Random prompt embeddings replace G
 encoder is not what this measures). The video VAE decode is not included.
 
 Run: .venv/bin/python bench/gpu_full_size.py [--frames 121 --width 768 --height 512 --steps 8]
+     [--attention auto|dense|flex] (the engine's kernel for the bias; auto = compiled flex on CUDA)
 Without CUDA it prints that it needs a GPU and exits 0. `--allow-cpu --layers 1 --frames 9
 --width 256 --height 256 --steps 1` is a smoke run of the same code on CPU.
 """
@@ -44,8 +45,6 @@ def build_transformer(layers: int, device, dtype):
 def run(transformer, bias_state, args, camera: bool, device, dtype) -> dict:
     import torch
 
-    from render_backend.engine.ltx2.attention import build_video_self_bias
-
     cfg = transformer.config
     lf, lh, lw = (args.frames - 1) // 8 + 1, args.height // 32, args.width // 32
     n_target = lf * lh * lw
@@ -70,7 +69,7 @@ def run(transformer, bias_state, args, camera: bool, device, dtype) -> dict:
     torch.cuda.empty_cache() if device.type == "cuda" else None
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    bias_state.video_self = build_video_self_bias(n_target, strengths, [True] * len(strengths), dtype, device)
+    bias_state.set(n_target, strengths, [True] * len(strengths), dtype, device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda *a: None)
     sync()
     t0 = time.perf_counter()
@@ -100,6 +99,8 @@ def main() -> int:
     parser.add_argument("--height", type=int, default=512)
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--layers", type=int, default=48, help="transformer blocks (LTX-2: 48)")
+    parser.add_argument("--attention", choices=("auto", "dense", "flex"), default="auto",
+                        help="kernel of the strength bias (auto: compiled flex on CUDA, dense on CPU)")
     parser.add_argument("--allow-cpu", action="store_true", help="smoke-run on CPU (use tiny settings)")
     args = parser.parse_args()
 
@@ -111,17 +112,19 @@ def main() -> int:
         print("No CUDA device here: nothing measured. Run it on the GPU box.")
         print("=" * 72)
         return 0
-    from render_backend.engine.ltx2.attention import install_reference_bias
+    from render_backend.engine.ltx2.attention import install_reference_bias, resolve_attention
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     t0 = time.perf_counter()
     transformer = build_transformer(args.layers, device, dtype)
-    bias_state = install_reference_bias(transformer)
+    kernel = resolve_attention(args.attention, device)
+    bias_state = install_reference_bias(transformer, kernel, compiled=kernel == "flex" and device.type == "cuda")
     params = sum(p.numel() for p in transformer.parameters())
     print(f"{torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}: LTX-2 transformer "
           f"{args.layers} layers, {params / 1e9:.1f} B params ({dtype}), built in {time.perf_counter() - t0:.0f} s")
-    print(f"{args.frames} frames {args.width}x{args.height}, {args.steps} steps, control canvas factor 1, strength 0.8")
+    print(f"{args.frames} frames {args.width}x{args.height}, {args.steps} steps, control canvas factor 1, strength 0.8, "
+          f"attention {kernel}")
     rows = {}
     for label, camera in (("control only", False), ("control + camera f4", True)):
         run(transformer, bias_state, argparse.Namespace(**{**vars(args), "steps": 1}), camera, device, dtype)  # warm-up

@@ -217,6 +217,11 @@ def add_render_parser(subparsers) -> None:
     p.add_argument("--camera-mode", default="", choices=["", "auto", "preset", "trajectory", "off"])
     p.add_argument("--camera-lora", default="", metavar="NAME", help="with --camera-mode preset or trajectory")
     p.add_argument("--timeout", type=float, default=3600.0, help="give up (and cancel) after N seconds")
+    p.add_argument("--preview", dest="quality", action="store_const", const="preview", default="",
+                   help="fast preview: half size, one stage, fewer steps where the model allows, every frame "
+                   "(the panel's Quality: Preview; --animation always renders Final)")
+    p.add_argument("--final", dest="quality", action="store_const", const="final",
+                   help="the full settings, whatever the .blend's Quality says")
     p.set_defaults(run=run_render)
 
 
@@ -233,7 +238,7 @@ def run_render(args: argparse.Namespace) -> int:
                               kind=args.kind, camera_mode=args.camera_mode, camera_lora=args.camera_lora,
                               targets=None if args.targets is None else _names(args.targets),
                               armatures=None if args.armatures is None else _names(args.armatures),
-                              say=lambda line: print(line, flush=True))
+                              quality=args.quality, say=lambda line: print(line, flush=True))
     except RuntimeError as exc:
         print(f"render failed: {exc}", file=sys.stderr)
         return 1

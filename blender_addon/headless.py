@@ -41,13 +41,14 @@ def render_blend(blend: Path, *, out_dir: Path, server: str, token_file: str = "
                  ca_cert: str = "", scene_name: str = "", animation: bool = False, prompt: str = "",
                  timeout_s: float = 3600.0, control_lora: str = "", kind: str = "",
                  targets: list[str] | None = None, armatures: list[str] | None = None, camera_mode: str = "",
-                 camera_lora: str = "", say=print) -> HeadlessResult:
+                 camera_lora: str = "", quality: str = "", say=print) -> HeadlessResult:
     """Open `blend`, render its shot (or whole animation) on `server`, save a copy into out_dir.
 
     Works on a file the panel never touched: the server is asked what it has first (as Test
     connection does), the canvas is exported at the size its control LoRA reads, and a scene that
     names no control LoRA gets the server's one that fits (said through `say`). control_lora,
-    kind, targets, armatures, camera_mode, camera_lora override the panel's settings.
+    kind, targets, armatures, camera_mode, camera_lora, quality ("preview" or "final", core/preview.py)
+    override the panel's settings.
     Raises ValueError for input the user must fix, RuntimeError when a render failed (the
     saved copy then still records the jobs, so re-runs can pick them up).
     """
@@ -83,6 +84,10 @@ def render_blend(blend: Path, *, out_dir: Path, server: str, token_file: str = "
         name, why = choose_control_lora(limits, settings.canvas_kind)
         settings.control_lora = name
         say(f"the scene names no control LoRA: using the server's {why}; pass --control-lora to choose")
+    if quality:
+        settings.quality = quality
+    if not animation and settings.render_note:
+        say(" ".join(n for n in (settings.render_note, settings.estimate_note) if n))
     out_dir.mkdir(parents=True, exist_ok=True)
     copy = out_dir.resolve() / blend.name
     bpy.ops.wm.save_as_mainfile(filepath=str(copy))  # "//renders" now means out_dir/renders

@@ -56,7 +56,8 @@ def _free_channel(scene: bpy.types.Scene, start: int, end: int, height: int = 2,
 
 
 def import_take(scene: bpy.types.Scene, take_dir: str | Path, frame_start: int, name: str,
-                audio: bool = True, trim_start: int = 0, trim_end: int = 0) -> list:
+                audio: bool = True, trim_start: int = 0, trim_end: int = 0,
+                display_size: tuple[int, int] | None = None) -> list:
     """Add the take's video (and sound) at `frame_start`; returns [movie, sound?].
 
     trim_start/trim_end hide frames at either end (the overlap a previous shot already shows,
@@ -64,6 +65,9 @@ def import_take(scene: bpy.types.Scene, take_dir: str | Path, frame_start: int, 
 
     The scene fps is set to the movie's before the sound strip is added: a sound strip's
     length is computed from the scene fps when it is created, so the other order drifts.
+
+    display_size: (width, height) in pixels the movie should cover in the scene's output (a Preview
+    take, rendered at half size, covers what its Final take would); None = the movie's own size.
     """
     take_dir = Path(take_dir).resolve()
     existing = take_strips(scene, take_dir)
@@ -82,6 +86,8 @@ def import_take(scene: bpy.types.Scene, take_dir: str | Path, frame_start: int, 
     channel = _free_channel(scene, movie.frame_final_start, movie.frame_final_end, ignore=movie)
     movie.channel = channel
     movie[TAKE_KEY] = str(take_dir)
+    if display_size:
+        _scale_to(movie, display_size)
     if movie.fps > 0:
         want = fps_settings(movie.fps)
         if (scene.render.fps, round(scene.render.fps_base, 6)) != want:
@@ -95,3 +101,14 @@ def import_take(scene: bpy.types.Scene, take_dir: str | Path, frame_start: int, 
         sound[TAKE_KEY] = str(take_dir)
         result.append(sound)
     return result
+
+
+def _scale_to(movie, display_size: tuple[int, int]) -> None:
+    """Scale the movie strip so its frames cover display_size pixels of the scene's output."""
+    elements = getattr(movie, "elements", None)
+    element = elements[0] if elements else None
+    width = getattr(element, "orig_width", 0) if element is not None else 0
+    height = getattr(element, "orig_height", 0) if element is not None else 0
+    if width and height:
+        movie.transform.scale_x = display_size[0] / width
+        movie.transform.scale_y = display_size[1] / height

@@ -176,6 +176,7 @@ class Shot:
     seed: int = 0
     audio: bool = True
     steps: Optional[int] = None  # None = the model's default
+    stages: Optional[int] = None  # 1 = one stage (previews), 2 = two-stage; None = the server's default
     guidance_scale: Optional[float] = None
     scene: str = ""
     controls: list[Control] = field(default_factory=list)
@@ -200,6 +201,7 @@ class Shot:
                 "negative_prompt": self.negative_prompt, "seed": self.seed, "width": self.width,
                 "height": self.height, "fps": self.fps, "frame_start": self.frame_start,
                 "frame_end": self.frame_end, "audio": self.audio, "steps": self.steps,
+                "stages": self.stages,
                 "guidance_scale": self.guidance_scale, "controls": [c.to_json() for c in self.controls],
                 "conditions": [c.to_json() for c in self.conditions], "tail_frames": self.tail_frames,
                 "camera": self.camera.to_json(),
@@ -270,6 +272,7 @@ def shot_from_json(doc: Any, where: str = "shot.json") -> Shot:
             frame_end=_int(doc["frame_end"], f"{where}: frame_end"),
             audio=bool(doc.get("audio", True)),
             steps=None if doc.get("steps") is None else _int(doc["steps"], f"{where}: steps", 1),
+            stages=None if doc.get("stages") is None else _int(doc["stages"], f"{where}: stages", 1),
             guidance_scale=None if doc.get("guidance_scale") is None else _number(doc["guidance_scale"],
                                                                                   f"{where}: guidance_scale"),
             controls=[Control.from_json(c, f"{where}: controls[{i}]")
@@ -370,6 +373,7 @@ def to_manifest(shot: Shot, *, request_id: str = "", client_info: str = ""):
         request_id=request_id, prompt=shot.prompt, negative_prompt=shot.negative_prompt, width=shot.width,
         height=shot.height, num_frames=shot.num_frames, fps=shot.fps, seed=shot.seed,
         num_inference_steps=shot.steps or 0, guidance_scale=shot.guidance_scale or 0.0, audio=shot.audio,
+        stages=shot.stages or 0,
         shot_name=shot.name, client_info=client_info, frame_start=shot.frame_start,
         camera=pb.CameraSettings(mode=modes[cam.mode], preset_lora=cam.preset_lora,
                                  trajectory_lora=cam.trajectory_lora, weight=cam.weight,

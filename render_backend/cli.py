@@ -5,7 +5,7 @@
                          [--device cuda] [--dtype auto|bf16|fp16|fp32] [--cpu-offload] [--vae-tiling]
                          [--upsampler auto|none|PATH] [--variant distilled|dev] [--distilled-lora PATH]
                          [--video-decoder auto|conv|diffusion] [--job-timeout SECONDS] [--min-free-mib MIB]
-                         [--idle-exit SECONDS]
+                         [--attention auto|dense|flex] [--compile] [--fp8] [--idle-exit SECONDS]
     render-backend render BUNDLE_DIR --out DIR --model PATH_OR_HUB_ID [--lora NAME=PATH ...]
                           [--control-lora NAME] [--prompt TEXT] [--seed N] [--steps N] [--stages 1|2]
     render-backend train DATASET --model PATH --out LORA.safetensors [--steps N] [--rank R]
@@ -79,8 +79,9 @@ def _engine(args):
                                          cpu_offload=args.cpu_offload, vae_tiling=args.vae_tiling,
                                          upsampler=args.upsampler, variant=args.variant,
                                          distilled_lora=args.distilled_lora, lora_canvases=canvases,
-                                         video_decoder=args.video_decoder)
-    except ValueError as e:  # a --upsampler / --distilled-lora path that is not one
+                                         video_decoder=args.video_decoder, attention=args.attention,
+                                         compile=args.compile, fp8=args.fp8)
+    except ValueError as e:  # a --upsampler / --distilled-lora path that is not one, a bad option combination
         raise SystemExit(f"error: {e}") from None
 
 
@@ -130,6 +131,14 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--video-decoder", choices=("auto", "conv", "diffusion"), default="auto",
                    help="auto (default): LTX-2.5's diffusion VAE decoder when the checkpoint has diffusion_decoder/, "
                    "else the VAE's conv decoder; conv: always the conv decoder (less GPU memory)")
+    p.add_argument("--attention", choices=("auto", "dense", "flex"), default="auto",
+                   help="kernel of the reference-strength attention bias: auto (default) = flex on CUDA, dense on "
+                   "CPU; flex = FlexAttention, no (T, T) bias tensor (compiled on CUDA); dense = bias tensor + SDPA")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the transformer blocks (CUDA; the first render of each size compiles)")
+    p.add_argument("--fp8", action="store_true",
+                   help="store the transformer's weights in FP8 (e4m3), compute in --dtype: about half the "
+                   "weight memory of bf16, slightly different output")
 
 
 def cmd_serve(args) -> int:

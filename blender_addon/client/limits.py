@@ -11,6 +11,7 @@ import math
 from ..core.planning import snap_size
 from ..proto import render_pb2 as pb
 from ..shot_bundle import reference_canvas_size
+from ..shot_cost import cost_from_proto
 
 BASE_MULTIPLE = 32  # the model's latent cell in pixels: a reference canvas side must be a multiple too
 
@@ -36,7 +37,22 @@ def server_limits(caps: pb.Capabilities) -> dict:
         "controls": sorted(lo.name for lo in caps.loras if lo.kind == pb.LORA_KIND_CONTROL),
         "camera_presets": sorted(lo.name for lo in caps.loras if lo.kind == pb.LORA_KIND_CAMERA_PRESET),
         "camera_trajectories": sorted(lo.name for lo in caps.loras if lo.kind == pb.LORA_KIND_CAMERA_TRAJECTORY),
+        # For Preview vs Final (core/preview.py) and the estimate shown beside the Render button.
+        "model_variant": caps.model_variant,
+        "default_steps": caps.default_steps,
+        "default_stages": caps.default_stages or (2 if caps.two_stage else 1),
+        "min_width": caps.min_width,
+        "min_height": caps.min_height,
+        "cost_model": _cost_dict(caps),
     }
+
+
+def _cost_dict(caps: pb.Capabilities) -> dict:
+    """Capabilities.cost_model as a JSON-able dict ({} from a server that reports none: protocol 2.0)."""
+    if not caps.HasField("cost_model"):
+        return {}
+    cost = cost_from_proto(caps.cost_model)
+    return cost.to_dict() if cost is not None else {}
 
 
 def reference_size_for(lora: str, limits: dict) -> tuple[int, int]:

@@ -248,7 +248,17 @@ class RenderWorker:
                 if listed or kind == pb.ARTIFACT_KIND_VIDEO_MP4 or exc.reason != NOT_FOUND:
                     raise
         self.events.put(WorkerEvent(key, FETCHED, state=jobs.FETCHING, job_id=job_id, files=files,
-                                    text="Downloaded " + ", ".join(sorted(files)), progress=1.0))
+                                    text="Downloaded " + ", ".join(sorted(files)), progress=1.0,
+                                    limits=self._limits_after_job(client)))
+
+    @staticmethod
+    def _limits_after_job(client: RenderClient) -> dict:
+        """The server's limits again, now with the cost it measured on this job (the panel's estimate
+        turns "measured" without a Test connection); {} when it cannot say (the take is fetched anyway)."""
+        try:
+            return server_limits(client.capabilities())
+        except ConnectionProblem:
+            return {}
 
     def _follow(self, client: RenderClient, key: str, job_id: str, stop: threading.Event):
         """Relay events until a final one (returned) or the stream ends / stop is set (None)."""

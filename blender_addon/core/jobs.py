@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 
-CLIENT_PROTOCOL_VERSION = "2.0"
+CLIENT_PROTOCOL_VERSION = "2.1"
 
 # Client-side states. The server's states (queued..cancelled) plus the add-on's own steps.
 EXPORTING = "exporting"

@@ -36,7 +36,7 @@ REDO_KEYS = (
     "prompt", "negative_prompt", "seed", "control_strength", "background_strength",
     "use_background_strength", "camera_mode", "camera_preset", "camera_trajectory", "control_lora",
     "reference_downscale_factor", "canvas_kind", "depth_scope", "pose_hands", "pose_face", "playblast_colour",
-    "audio", "width", "height", "frame_start", "frame_end", "targets", "armatures",
+    "audio", "quality", "width", "height", "frame_start", "frame_end", "targets", "armatures",
 )
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

@@ -9,7 +9,8 @@ ids are drawn as flat object colours (mask_plan.ID_COLOURS), anti-aliasing off.
 Frames showing a shared object are rendered a second time without its non-target places.
 Linked (library) objects are set like local ones: Blender allows it in memory and the values
 are restored; an object that refuses is named in a warning. Blender writes a multilayer EXR
-that core.exr reads back. All settings are swapped on the user's scene and restored (SettingsSwap).
+that core.exr reads back, uncompressed (EXR_CODEC): the file is a scratch copy overwritten every frame
+and deleted on exit, and ZIP cost ~60 ms more per 768x512 frame to write and read than it saved. All settings are swapped on the user's scene and restored (SettingsSwap).
 
 Optional passes (Cycles only, nothing extra is rendered or read unless asked for): "normal" turns
 on the Normal pass (world-space unit normals, facing the camera); "object" numbers every object
@@ -37,6 +38,9 @@ NORMAL_PASSES = ("Normal.X", "Normal.Y", "Normal.Z")
 RED_PASS, BLUE_PASS, ALPHA_PASS = "Combined.R", "Combined.B", "Combined.A"
 ENGINES = ("cycles", "workbench")
 EXTRA_PASSES = ("normal", "object")
+# The per-frame EXR is an intermediate in a temporary folder: uncompressed is faster to write and read
+# (bench/pipeline.py measures ZIP against NONE); an instance may set `exr_codec` to compare.
+EXR_CODEC = "NONE"
 OBJECT_STRIDE = 4  # > every mask id (core.mask_plan: 0, 1, 2)
 _MAX_PASS_INDEX = 32767  # Object.pass_index's hard maximum
 
@@ -69,6 +73,8 @@ class DepthMaskRenderer:
     pixels form the mask (core of the "parallel canvas"). `warnings` lists what could not be done.
     passes: any of EXTRA_PASSES ("normal", "object"), Cycles only; `render_frame()` returns them.
     """
+
+    exr_codec = EXR_CODEC
 
     def __init__(self, scene: bpy.types.Scene, targets, width: int, height: int,
                  swap: SettingsSwap | None = None, engine: str = "cycles", passes: Iterable[str] = ()) -> None:
@@ -135,7 +141,7 @@ class DepthMaskRenderer:
         else:
             self._configure_workbench()
         s.set_image_settings(render.image_settings, media_type="MULTI_LAYER_IMAGE",
-                             file_format="OPEN_EXR_MULTILAYER", color_depth="32", exr_codec="ZIP")
+                             file_format="OPEN_EXR_MULTILAYER", color_depth="32", exr_codec=self.exr_codec)
         vl = self.view_layer
         s.set(vl, "use", True)
         s.set(vl, "use_pass_z", True)

@@ -88,6 +88,7 @@ def iter_export_shot(scene: bpy.types.Scene, out_dir: str | Path, *, frame_start
                      bone_maps: Mapping[str, Mapping[str, str]] | None = None, audio: bool = True,
                      progress: ProgressFn | None = None, name: str = "", negative_prompt: str = "",
                      occlusion: bool = True, engine: str = "auto", warn: WarnFn | None = None,
+                     steps: int | None = None, stages: int | None = None,
                      ) -> Iterator[tuple[int, int, str]]:
     """Write the shot bundle for frames [frame_start, frame_end] into out_dir, step by step.
 
@@ -101,7 +102,8 @@ def iter_export_shot(scene: bpy.types.Scene, out_dir: str | Path, *, frame_start
     {COCO joint: "bone" or "bone:tail"}} for custom rigs. engine: "auto" (Workbench when an
     OpenGL context works, see gl_probe, else Cycles), "cycles" or "workbench". occlusion: hide
     joints behind a nearer rendered surface. warn: called with each warning (what will be
-    missing from the bundle and what to change); default warnings.warn.
+    missing from the bundle and what to change); default warnings.warn. steps, stages: recorded in
+    shot.json (None = the server's defaults; a Preview sends stages 1, core/preview.py).
     The control strength is sampled here, once per frame (the keyframed panel property, else
     `strength`), and travels in shot.json: a later upload or resume sends exactly that.
     Camera translation, depth and clip range are written in metres (scene Unit Scale applied).
@@ -161,7 +163,7 @@ def iter_export_shot(scene: bpy.types.Scene, out_dir: str | Path, *, frame_start
         name=name or f"{scene.name}_{frame_start:04d}-{frame_end:04d}", width=width, height=height,
         fps=fps_from_scene(scene.render.fps, scene.render.fps_base), frame_start=frame_start, frame_end=frame_end,
         frames=entries, scene=scene.name, prompt=prompt, negative_prompt=negative_prompt, seed=int(seed),
-        audio=bool(audio), controls=[control],
+        audio=bool(audio), controls=[control], steps=steps, stages=stages,
         camera=Camera(mode=camera_mode, preset_lora=preset_lora, trajectory_lora=trajectory_lora),
         targets=list(targets), armatures=list(armatures))
     writer.finish(shot)

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..core.exr import read_exr
 from ..core.playblast import DEFAULT_LIGHTING, GREY, SolidLight, StudioLighting
-from .depth_mask import export_view_layer
+from .depth_mask import EXR_CODEC, export_view_layer
 from .settings import SettingsSwap
 
 COMBINED = ("Combined.R", "Combined.G", "Combined.B")
@@ -47,6 +47,8 @@ class PlayblastRenderer:
     colour: "grey" (Workbench's single colour 0.8) or "object" (each object's viewport colour).
     Needs OpenGL/EGL: check gather.gl_probe.workbench_available() first (without it the process aborts).
     """
+
+    exr_codec = EXR_CODEC  # the per-frame EXR is a scratch file: uncompressed (see depth_mask.EXR_CODEC)
 
     def __init__(self, scene: bpy.types.Scene, width: int, height: int, colour: str = "grey",
                  swap: SettingsSwap | None = None) -> None:
@@ -96,7 +98,7 @@ class PlayblastRenderer:
                             ("use_world_space_lighting", False)):
             s.set(shading, attr, value)
         s.set_image_settings(render.image_settings, media_type="MULTI_LAYER_IMAGE",
-                             file_format="OPEN_EXR_MULTILAYER", color_depth="32", exr_codec="ZIP")
+                             file_format="OPEN_EXR_MULTILAYER", color_depth="32", exr_codec=self.exr_codec)
         s.set(self.view_layer, "use", True)
         self._tmp = tempfile.TemporaryDirectory(prefix="ltx_playblast_")
         s.set(render, "filepath", str(Path(self._tmp.name) / "frame.exr"))

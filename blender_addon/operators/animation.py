@@ -97,8 +97,9 @@ class AnimationRender:
             if self._export is None:
                 shot, index = self._queue.pop(0)
                 window = shot.windows[index]
+                # Final always: the windows of a resumable job must share one size (their tails hold the next).
                 args = export_arguments(self.scene, window.frame_start, window.frame_end,
-                                        f"{shot.name}_w{index + 1:02d}")
+                                        f"{shot.name}_w{index + 1:02d}", quality="final")
                 from ..gather.export import iter_export_shot
 
                 bundle = window_dir(self.job_dir, shot, index) / "bundle"

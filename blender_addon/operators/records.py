@@ -61,7 +61,7 @@ def settings_snapshot(scene: bpy.types.Scene, frame_start: int, frame_end: int) 
             "control_lora": s.control_lora, "reference_downscale_factor": s.reference_downscale_factor,
             "canvas_kind": s.canvas_kind, "depth_scope": s.depth_scope, "pose_hands": s.pose_hands,
             "pose_face": s.pose_face, "playblast_colour": s.playblast_colour,
-            "audio": s.audio,
+            "audio": s.audio, "quality": s.quality,
             "width": s.width, "height": s.height, "frame_start": frame_start, "frame_end": frame_end,
             "targets": targets, "armatures": [t.object.name for t in s.armatures if t.object]}
 
@@ -80,8 +80,10 @@ def finish_take(scene: bpy.types.Scene, item) -> None:
     """Downloaded take -> sequencer strips + take.json; the record becomes DONE."""
     take = Path(bpy.path.abspath(item.take_dir))
     settings = json.loads(item.settings_json or "{}")
+    display = settings.get("display_size")  # a Preview: shown at the size its Final would have
     strips = sequencer.import_take(scene, take, item.frame_start, name=f"{item.shot} {take.name}",
-                             audio=settings.get("audio", True), trim_start=item.trim_start, trim_end=item.trim_end)
+                             audio=settings.get("audio", True), trim_start=item.trim_start, trim_end=item.trim_end,
+                             display_size=tuple(display) if display else None)
     movie = strips[0]
     write_take_record(take, settings=settings, job_id=item.job_id, server=item.profile, shot=item.shot,
                       fps=movie.fps, frames=movie.frame_duration)
@@ -95,6 +97,9 @@ def apply_event(scene: bpy.types.Scene, item, event: wk.WorkerEvent) -> None:
     if event.job_id:
         item.job_id = event.job_id
     if event.kind == wk.FETCHED:
+        if event.limits:  # with the cost the server measured on this job: the estimate in the panel follows
+            store_limits(item.profile, event.limits)
+            refresh_notes(scene)
         try:
             finish_take(scene, item)
         except (OSError, ValueError, RuntimeError) as exc:

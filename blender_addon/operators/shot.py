@@ -11,19 +11,20 @@ import time
 import bpy
 
 from ..client import worker as wk
-from ..client.limits import camera_loras_for, canvas_kind_for, canvas_size_for, frames_problem, snap_size_for
+from ..client.limits import camera_loras_for, canvas_kind_for, canvas_size_for, frames_problem
 from ..client.profiles import ServerProfile
 from ..core import jobs
 from ..core.planning import snap_frames
+from ..core.preview import PREVIEW
 from ..core.takes import BUNDLE_DIR, next_take_dir, shot_name
 from ..ui.preferences import profile_limits
-from ..ui.properties import shot_range
+from ..ui.properties import render_settings_for, shot_range
 from . import records
 from .modal import USER_ERRORS, ServerOptions
 
 
 def export_arguments(scene: bpy.types.Scene, frame_start: int, frame_end: int, shot: str,
-                     camera: bool = True) -> dict:
+                     camera: bool = True, quality: str = "") -> dict:
     """iter_export_shot keyword arguments from the panel settings. ValueError when the camera
     mode lacks its LoRA name; camera=False (canvas preview) exports without camera conditioning,
     but at the size a render would use (snapped for the trajectory LoRA too in Trajectory mode).
@@ -31,10 +32,9 @@ def export_arguments(scene: bpy.types.Scene, frame_start: int, frame_end: int, s
     reference_downscale_factor, halved again in two-stage mode), else 1 / the panel's Reference
     downscale."""
     s = scene.ltx_render
-    limits = profile_limits(s.profile)
     control_lora = s.control_lora.strip()
-    width, height, _ = snap_size_for(s.width, s.height, limits, control_lora, s.camera_mode,
-                                     s.camera_trajectory.strip())
+    effective = render_settings_for(scene, frame_end - frame_start + 1, quality)
+    limits, width, height = effective.limits, effective.width, effective.height  # one stage's for a Preview
     names = [t.target_name for t in s.targets if t.target_name]
     armatures = [t.target_name for t in s.armatures if t.target_name]
     camera_mode = s.camera_mode if camera else "off"
@@ -48,7 +48,8 @@ def export_arguments(scene: bpy.types.Scene, frame_start: int, frame_end: int, s
                 prompt=s.prompt, negative_prompt=s.negative_prompt, seed=s.seed, strength=1.0,
                 background_strength=s.background_strength if s.use_background_strength else None,
                 camera_mode=camera_mode, preset_lora=preset_lora, trajectory_lora=trajectory_lora,
-                control_lora=control_lora, audio=s.audio, name=shot)
+                control_lora=control_lora, audio=s.audio, name=shot, steps=effective.steps,
+                stages=effective.stages)
 
 
 def canvas_options(settings) -> dict:
@@ -89,7 +90,11 @@ class ShotRender:
                                 trim_start=trim_start, trim_end=trim_end)
         item = scene.ltx_render.jobs.add()
         item.from_record(record)
-        item.settings_json = json.dumps(records.settings_snapshot(scene, frame_start, frame_end))
+        snapshot = records.settings_snapshot(scene, frame_start, frame_end)
+        effective = render_settings_for(scene, n)
+        if effective.quality == PREVIEW:  # the strip covers what the Final take would (sequencer.import_take)
+            snapshot["display_size"] = list(effective.final_size)
+        item.settings_json = json.dumps(snapshot)
         item.progress_text = jobs.progress_text(jobs.EXPORTING)
         self._steps = iter_export_shot(scene, self.bundle_dir, **arguments)
         self.exporting = True

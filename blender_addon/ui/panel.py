@@ -38,6 +38,11 @@ class LTX_PT_render(_SidebarPanel, bpy.types.Panel):
         row.scale_y = 1.4
         row.operator("ltx_render.render_preview", icon="RENDER_ANIMATION")
         row.operator("ltx_render.render_animation", text="Animation", icon="SEQUENCE")
+        layout.row().prop(settings, "quality", expand=True)
+        if settings.render_note:
+            layout.label(text=settings.render_note, icon="INFO")
+        if settings.estimate_note:
+            layout.label(text=settings.estimate_note, icon="TIME")
         if settings.busy or settings.status_text:
             box = layout.box()
             box.label(text=settings.status_text or "Starting", icon="TIME")

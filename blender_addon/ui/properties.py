@@ -20,6 +20,7 @@ from bpy.props import (
 from ..client.limits import frames_problem, snap_size_for
 from ..core import jobs
 from ..core.planning import snap_frames
+from ..core.preview import RenderSettings, estimate_line, render_settings
 from .preferences import profile_limits
 
 CAMERA_MODES = [
@@ -104,11 +105,45 @@ def refresh_notes(scene: bpy.types.Scene) -> None:
     if settings is None:
         return
     limits = profile_limits(settings.profile)
-    notes = frame_note(scene, limits), size_note(settings.width, settings.height, limits,
-                                                 settings.control_lora.strip(), settings.camera_mode,
-                                                 settings.camera_trajectory.strip())
-    if (settings.frame_note, settings.size_note) != notes:  # write only on change: no needless redraws
-        settings.frame_note, settings.size_note = notes
+    notes = (frame_note(scene, limits), size_note(settings.width, settings.height, limits,
+                                                  settings.control_lora.strip(), settings.camera_mode,
+                                                  settings.camera_trajectory.strip()),
+             *quality_notes(scene, limits))
+    if (settings.frame_note, settings.size_note, settings.render_note, settings.estimate_note) != notes:
+        # write only on change: no needless redraws
+        settings.frame_note, settings.size_note, settings.render_note, settings.estimate_note = notes
+
+
+def quality_notes(scene: bpy.types.Scene, limits: dict) -> tuple[str, str]:
+    """(what the render at the panel's Quality will use, its estimate) for the panel: "Preview: 384 x 256,
+    121 frames, 1 stage, 8 steps" and "≈ 14 s, 9.2 GiB on gpu-box (measured)" from the cost model the
+    profile's server reported at the last Test connection ("" before one, or from a 2.0 server). Never
+    touches the network."""
+    settings = scene.ltx_render
+    start, end = shot_range(scene)
+    try:
+        effective = render_settings_for(scene, snap_frames(end - start + 1)[0], limits=limits)
+    except ValueError:
+        return "", ""  # the frame and size notes say why
+    control_lora = settings.control_lora.strip()
+    factor = int((limits.get("reference_factors") or {}).get(control_lora) or 0) if control_lora else 0
+    factors = (factor or settings.reference_downscale_factor,) if control_lora or settings.targets else ()
+    return effective.summary(), estimate_line(effective, limits, settings.profile, factors)
+
+
+def render_settings_for(scene: bpy.types.Scene, num_frames: int, quality: str = "",
+                        limits: dict | None = None) -> RenderSettings:
+    """What a render of num_frames frames uses at `quality` ("" = the panel's Quality; core/preview.py):
+    size snapped to the server's (limits; None = the profile's) and the shot's LoRAs' rules, steps and
+    stages; ValueError saying what to change."""
+    s = scene.ltx_render
+    control_lora, trajectory = s.control_lora.strip(), s.camera_trajectory.strip()
+
+    def snap(width: int, height: int, lim: dict) -> tuple[int, int, str]:
+        return snap_size_for(width, height, lim, control_lora, s.camera_mode, trajectory)
+
+    limits = profile_limits(s.profile) if limits is None else limits
+    return render_settings(quality or s.quality, s.width, s.height, num_frames, limits, snap)
 
 
 def _refresh_notes(self, _context) -> None:
@@ -133,6 +168,11 @@ CANVAS_KINDS_UI = (
 DEPTH_SCOPES_UI = (
     ("everything", "Everything", "Depth of all the camera sees: a dolly zoom's perspective lands in the depth"),
     ("targets", "Targets only", "Depth of the chosen targets; the rest is black (the model's to invent)"),
+)
+QUALITIES_UI = (
+    ("preview", "Preview", "Fast: half the size, one stage, fewer steps where the model allows; every frame, "
+     "with sound, at the shot's frames"),
+    ("final", "Final", "The panel's size and the server's default steps and stages"),
 )
 PLAYBLAST_COLOURS_UI = (("grey", "Grey", "Solid grey, like the viewport's Solid mode"),
                         ("object", "Object colour", "Each object in its viewport display colour"))
@@ -159,6 +199,9 @@ class LTX_PG_settings(bpy.types.PropertyGroup):
     control_lora: StringProperty(name="Control LoRA", description="Control LoRA name on the server ('' = none)",
                                  update=_refresh_notes)
     seed: IntProperty(name="Seed", default=0, min=0)
+    quality: EnumProperty(name="Quality", items=QUALITIES_UI, default="final", update=_refresh_notes,
+                          description="Render Preview at Preview quality: fast (half size, one stage, fewer steps "
+                          "where the model allows); Final: the full settings. Render Animation renders Final")
     width: IntProperty(name="Width", default=768, min=32, soft_max=1920, description="Video width in pixels",
                        update=_refresh_notes)
     height: IntProperty(name="Height", default=512, min=32, soft_max=1088, description="Video height in pixels",
@@ -181,6 +224,8 @@ class LTX_PG_settings(bpy.types.PropertyGroup):
     # Computed by refresh_notes() (never in draw()): what a render of the range / size will use.
     frame_note: StringProperty(name="Frames")
     size_note: StringProperty(name="Size")
+    render_note: StringProperty(name="Render")  # what the render at this Quality uses (core/preview.py)
+    estimate_note: StringProperty(name="Estimate")  # seconds and memory on the server ("" = unknown)
     canvas_image: PointerProperty(type=bpy.types.Image, name="Canvas preview")
     # Live state, written by the operators only (draw() reads them).
     status_text: StringProperty(name="Status")

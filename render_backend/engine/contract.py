@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional, Protocol, runtime_checkable
 
+from ..shot_cost import CostModel
 from .request import CancelFn, PlanFn, ProgressFn, RenderRequest, RenderResult
 
 
@@ -99,6 +100,9 @@ class EngineCapabilities:
     min_height: int = 0
     model_generation: str = ""
     model_generation_source: str = ""
+    # What a shot costs, a priori from the model's size (the server replaces the seconds with measured
+    # ones: server/cost.py); None for engines that cannot say.
+    cost_model: Optional[CostModel] = None
 
     def lora(self, name: str) -> Optional[LoraCapability]:
         return next((lo for lo in self.loras if lo.name == name), None)

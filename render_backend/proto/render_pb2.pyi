@@ -105,7 +105,7 @@ class LoraInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[LoraKind, str]] = ..., reference_downscale_factor: _Optional[int] = ..., camera_move: _Optional[str] = ..., sha256: _Optional[str] = ..., rank: _Optional[int] = ..., canvas: _Optional[str] = ..., base_model: _Optional[str] = ..., reference_temporal_scale_factor: _Optional[int] = ...) -> None: ...
 
 class Capabilities(_message.Message):
-    __slots__ = ("protocol_version", "server_version", "model_id", "model_variant", "loras", "frame_step", "max_frames", "size_multiple", "max_width", "max_height", "gpu_memory_free_bytes", "device", "default_steps", "default_guidance_scale", "default_fps", "audio_sample_rate", "two_stage", "auth_required", "engine", "min_frames", "latent_cell", "min_fps", "max_fps", "max_steps", "max_guidance_scale", "max_prompt_chars", "max_lora_weight", "variant_source", "default_stages", "guidance", "min_width", "min_height", "model_generation")
+    __slots__ = ("protocol_version", "server_version", "model_id", "model_variant", "loras", "frame_step", "max_frames", "size_multiple", "max_width", "max_height", "gpu_memory_free_bytes", "device", "default_steps", "default_guidance_scale", "default_fps", "audio_sample_rate", "two_stage", "auth_required", "engine", "min_frames", "latent_cell", "min_fps", "max_fps", "max_steps", "max_guidance_scale", "max_prompt_chars", "max_lora_weight", "variant_source", "default_stages", "guidance", "min_width", "min_height", "model_generation", "cost_model")
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
     SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
@@ -139,6 +139,7 @@ class Capabilities(_message.Message):
     MIN_WIDTH_FIELD_NUMBER: _ClassVar[int]
     MIN_HEIGHT_FIELD_NUMBER: _ClassVar[int]
     MODEL_GENERATION_FIELD_NUMBER: _ClassVar[int]
+    COST_MODEL_FIELD_NUMBER: _ClassVar[int]
     protocol_version: str
     server_version: str
     model_id: str
@@ -172,7 +173,44 @@ class Capabilities(_message.Message):
     min_width: int
     min_height: int
     model_generation: str
-    def __init__(self, protocol_version: _Optional[str] = ..., server_version: _Optional[str] = ..., model_id: _Optional[str] = ..., model_variant: _Optional[str] = ..., loras: _Optional[_Iterable[_Union[LoraInfo, _Mapping]]] = ..., frame_step: _Optional[int] = ..., max_frames: _Optional[int] = ..., size_multiple: _Optional[int] = ..., max_width: _Optional[int] = ..., max_height: _Optional[int] = ..., gpu_memory_free_bytes: _Optional[int] = ..., device: _Optional[str] = ..., default_steps: _Optional[int] = ..., default_guidance_scale: _Optional[float] = ..., default_fps: _Optional[float] = ..., audio_sample_rate: _Optional[int] = ..., two_stage: _Optional[bool] = ..., auth_required: _Optional[bool] = ..., engine: _Optional[str] = ..., min_frames: _Optional[int] = ..., latent_cell: _Optional[int] = ..., min_fps: _Optional[float] = ..., max_fps: _Optional[float] = ..., max_steps: _Optional[int] = ..., max_guidance_scale: _Optional[float] = ..., max_prompt_chars: _Optional[int] = ..., max_lora_weight: _Optional[float] = ..., variant_source: _Optional[str] = ..., default_stages: _Optional[int] = ..., guidance: _Optional[str] = ..., min_width: _Optional[int] = ..., min_height: _Optional[int] = ..., model_generation: _Optional[str] = ...) -> None: ...
+    cost_model: CostModel
+    def __init__(self, protocol_version: _Optional[str] = ..., server_version: _Optional[str] = ..., model_id: _Optional[str] = ..., model_variant: _Optional[str] = ..., loras: _Optional[_Iterable[_Union[LoraInfo, _Mapping]]] = ..., frame_step: _Optional[int] = ..., max_frames: _Optional[int] = ..., size_multiple: _Optional[int] = ..., max_width: _Optional[int] = ..., max_height: _Optional[int] = ..., gpu_memory_free_bytes: _Optional[int] = ..., device: _Optional[str] = ..., default_steps: _Optional[int] = ..., default_guidance_scale: _Optional[float] = ..., default_fps: _Optional[float] = ..., audio_sample_rate: _Optional[int] = ..., two_stage: _Optional[bool] = ..., auth_required: _Optional[bool] = ..., engine: _Optional[str] = ..., min_frames: _Optional[int] = ..., latent_cell: _Optional[int] = ..., min_fps: _Optional[float] = ..., max_fps: _Optional[float] = ..., max_steps: _Optional[int] = ..., max_guidance_scale: _Optional[float] = ..., max_prompt_chars: _Optional[int] = ..., max_lora_weight: _Optional[float] = ..., variant_source: _Optional[str] = ..., default_stages: _Optional[int] = ..., guidance: _Optional[str] = ..., min_width: _Optional[int] = ..., min_height: _Optional[int] = ..., model_generation: _Optional[str] = ..., cost_model: _Optional[_Union[CostModel, _Mapping]] = ...) -> None: ...
+
+class CostModel(_message.Message):
+    __slots__ = ("transformer_parameters", "dtype", "attention_tokens", "seconds_per_token_step", "reference_tokens", "passes_per_step", "refine_steps", "fixed_seconds", "seconds_per_pixel_frame", "weights_bytes", "bytes_per_token", "bytes_per_pixel_frame", "measured", "memory_measured", "jobs", "source")
+    TRANSFORMER_PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    DTYPE_FIELD_NUMBER: _ClassVar[int]
+    ATTENTION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_PER_TOKEN_STEP_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    PASSES_PER_STEP_FIELD_NUMBER: _ClassVar[int]
+    REFINE_STEPS_FIELD_NUMBER: _ClassVar[int]
+    FIXED_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_PER_PIXEL_FRAME_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTS_BYTES_FIELD_NUMBER: _ClassVar[int]
+    BYTES_PER_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    BYTES_PER_PIXEL_FRAME_FIELD_NUMBER: _ClassVar[int]
+    MEASURED_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_MEASURED_FIELD_NUMBER: _ClassVar[int]
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    transformer_parameters: int
+    dtype: str
+    attention_tokens: float
+    seconds_per_token_step: float
+    reference_tokens: int
+    passes_per_step: int
+    refine_steps: int
+    fixed_seconds: float
+    seconds_per_pixel_frame: float
+    weights_bytes: int
+    bytes_per_token: float
+    bytes_per_pixel_frame: float
+    measured: bool
+    memory_measured: bool
+    jobs: int
+    source: str
+    def __init__(self, transformer_parameters: _Optional[int] = ..., dtype: _Optional[str] = ..., attention_tokens: _Optional[float] = ..., seconds_per_token_step: _Optional[float] = ..., reference_tokens: _Optional[int] = ..., passes_per_step: _Optional[int] = ..., refine_steps: _Optional[int] = ..., fixed_seconds: _Optional[float] = ..., seconds_per_pixel_frame: _Optional[float] = ..., weights_bytes: _Optional[int] = ..., bytes_per_token: _Optional[float] = ..., bytes_per_pixel_frame: _Optional[float] = ..., measured: _Optional[bool] = ..., memory_measured: _Optional[bool] = ..., jobs: _Optional[int] = ..., source: _Optional[str] = ...) -> None: ...
 
 class CameraFrame(_message.Message):
     __slots__ = ("fx", "fy", "cx", "cy", "world_to_camera", "lens_mm")

@@ -16,8 +16,9 @@ from .. import __version__
 from ..engine.contract import EngineCapabilities
 from ..engine.request import CameraFrame, CameraRequest, ControlInput, FrameCondition, RenderRequest
 from ..proto import render_pb2 as pb
+from ..shot_cost import CostModel, cost_to_proto
 
-PROTOCOL_VERSION = "2.0"
+PROTOCOL_VERSION = "2.1"
 CAMERA_MODES = {pb.CAMERA_MODE_UNSPECIFIED: "auto", pb.CAMERA_MODE_AUTO: "auto",
                 pb.CAMERA_MODE_PRESET: "preset", pb.CAMERA_MODE_TRAJECTORY: "trajectory",
                 pb.CAMERA_MODE_OFF: "off"}
@@ -46,7 +47,9 @@ class ShotError(Exception):
         self.message = message
 
 
-def capabilities_to_proto(caps: EngineCapabilities, auth_required: bool) -> pb.Capabilities:
+def capabilities_to_proto(caps: EngineCapabilities, auth_required: bool,
+                          cost: Optional[CostModel] = None) -> pb.Capabilities:
+    """cost: the server's current cost model (measured on its jobs); None = the engine's a-priori one."""
     lim = caps.limits
     c = pb.Capabilities(
         protocol_version=PROTOCOL_VERSION, server_version=__version__, model_id=caps.model_id,
@@ -66,6 +69,9 @@ def capabilities_to_proto(caps: EngineCapabilities, auth_required: bool) -> pb.C
                     reference_downscale_factor=lo.reference_downscale_factor or 0,
                     camera_move=lo.camera_move or "", sha256=lo.sha256, rank=lo.rank, canvas=lo.canvas or "",
                     base_model=lo.base or "", reference_temporal_scale_factor=lo.reference_temporal_scale_factor)
+    cost = cost or caps.cost_model
+    if cost is not None:
+        cost_to_proto(cost, c.cost_model)
     return c
 
 

@@ -32,6 +32,7 @@ from ..proto import render_pb2 as pb
 from ..takes import write_tail_zip
 from .assembly import run_assembly
 from .convert import ShotError, manifest_to_request
+from .cost import CostMeter
 from .errors import incident
 from .storage import StorageError, StorageGuard, is_storage_failure, storage_error
 from .store import CANCELLED, DONE, ENCODING, FAILED, QUEUED, RUNNING, JobRecord, JobStore
@@ -70,6 +71,7 @@ class JobBoard:
         # Rolling estimates (seconds) for ETAs: the last job's post-denoise time and whole-job time.
         self.after_denoise_s: Optional[float] = None
         self.job_seconds: Optional[float] = None
+        self.cost = CostMeter()  # what a shot costs here, measured on finished jobs (Capabilities.cost_model)
 
     def changed(self) -> None:
         """Thread-safe: wake every watcher."""
@@ -263,6 +265,7 @@ class JobRunner:
                                   camera_move=camera_move)
             progress("encoding", 0, 0)
             artifacts = self._write_outputs(job, result, timings={"render_s": denoise_end - t0})
+            self._measure(result, time.monotonic() - denoise_end)  # before DONE: a client asking then sees it
             self._finish(job_id, DONE, "done", artifacts=artifacts, only_from=(ENCODING,))
             self.board.after_denoise_s = time.monotonic() - denoise_end
             self.board.job_seconds = time.monotonic() - t0
@@ -288,6 +291,14 @@ class JobRunner:
             else:
                 self._finish(job_id, FAILED, incident(f"job {job_id}"), error_code="INTERNAL")
         self.board.changed()
+
+    def _measure(self, result: RenderResult, encode_s: float) -> None:
+        """Fold a finished job's timings into the cost model; never fails the job."""
+        try:
+            caps = self.engine.capabilities()
+            self.board.cost.record(result.info, encode_s, getattr(caps, "cost_model", None))
+        except Exception:  # noqa: BLE001 - an estimate is not worth a failed job
+            log.warning("could not measure the job's cost", exc_info=True)
 
     def _finish(self, job_id: str, state: int, message: str, *, error_code: str = "",
                 artifacts: Optional[list[dict]] = None, only_from: tuple[int, ...] = ()) -> None:

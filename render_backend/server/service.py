@@ -61,8 +61,8 @@ class RenderService(pb_grpc.RenderServiceServicer):
         self.board = board
         self.load_error = load_error
         self.guard = guard
-        # Frames are verified, decoded and written here, off the event loop; two at a time bounds the
-        # memory of decoding across all uploads together.
+        # Frames are verified (no pixels decoded: the job decodes them once) and written here, off the
+        # event loop; two at a time bounds the work across all uploads together.
         self._frames = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="frames")
 
     # ------------------------------------------------------------ helpers
@@ -94,7 +94,9 @@ class RenderService(pb_grpc.RenderServiceServicer):
     # ------------------------------------------------------------ capabilities
     async def GetCapabilities(self, request, context):
         await self._require_model(context)
-        return capabilities_to_proto(self.engine.capabilities(), auth_required=bool(self.config.token))
+        caps = self.engine.capabilities()
+        return capabilities_to_proto(caps, auth_required=bool(self.config.token),
+                                     cost=self.board.cost.current(caps.cost_model))
 
     # ------------------------------------------------------------ submit
     async def SubmitShot(self, request_iterator, context):

@@ -8,13 +8,18 @@ decode as a PNG of exactly the control's width x height. Errors are `ShotError`s
 Nothing is decoded before it is bounded: a frame may not grow past what a PNG of its size can need,
 and its IHDR header (bytes 16..24) must announce the control's size as soon as those bytes arrive,
 so a decompression bomb costs 24 bytes of attention. `add()` is cheap bookkeeping for the event
-loop; `store()` (verify, decode, write) is the blocking part, run in a worker thread.
+loop; `store()` (parse the header, `verify()` every chunk's CRC and structure, write) is the blocking
+part, run in a worker thread. No pixel is decoded at upload: the job decodes each frame once, when it
+starts (`load_controls`), and a frame that verified but does not decode (say, valid CRCs over broken
+zlib data) fails the job with a message naming the frame. Decoding cost ~4 ms a 768x512 frame, and the
+job decoded every frame again anyway.
 """
 
 from __future__ import annotations
 
 import io
 import struct
+import zlib
 from pathlib import Path
 from typing import Optional
 
@@ -43,6 +48,15 @@ def png_declared_size(head: bytes) -> Optional[tuple[int, int]]:
     if head[:8] != PNG_SIGNATURE or head[12:16] != b"IHDR":
         raise ValueError("not a PNG")
     return struct.unpack(">II", head[16:24])
+
+
+def verify_png(png: bytes) -> tuple[int, int]:
+    """(width, height) of a PNG whose structure and every chunk's CRC check out, up to IEND; no pixel is
+    decoded (~0.1 ms + a CRC pass, against ~4 ms to decode a 768x512 frame). Raises PIL's errors."""
+    with Image.open(io.BytesIO(png)) as img:  # parses IHDR; refuses a bomb by its announced size
+        size = img.size
+        img.verify()
+    return size
 
 
 def frame_path(inputs_dir: Path, control: int, kind: str, index: int) -> Path:
@@ -141,15 +155,11 @@ class ShotUpload:
                             "the frames at the size the manifest announces")
 
     def store(self, frame: tuple[int, str, int, bytes]) -> None:
-        """Verify and decode one finished frame (bounded by its checked header), then write it. Blocking."""
+        """Verify one finished frame (header, chunk CRCs and structure; no pixels), then write it. Blocking."""
         control, kind, index, png = frame
         what = _stream(kind, control)
         try:
-            with Image.open(io.BytesIO(png)) as img:
-                img.verify()  # chunk CRCs and structure, no pixels
-            with Image.open(io.BytesIO(png)) as img:
-                img.load()  # the pixels: at most the announced size, checked above
-                size = img.size
+            size = verify_png(png)
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
             raise ShotError("INVALID_ARGUMENT", f"{what} frame {index} does not decode as a PNG (corrupt or "
                             "truncated data); re-export the frame") from None
@@ -179,18 +189,42 @@ class ShotUpload:
 def load_controls(inputs_dir: Path, manifest: pb.ShotManifest) -> tuple[list[np.ndarray], list[Optional[list]],
                                                                         list[np.ndarray]]:
     """Decoded frames per control: canvases (F, H, W, 3) uint8 RGB, masks bool (H, W) >= 128 inside;
-    and per frame condition its frames (F, H, W, 3) uint8 RGB."""
+    and per frame condition its frames (F, H, W, 3) uint8 RGB. The one decode of an uploaded frame:
+    ShotError (INVALID_ARGUMENT) naming the frame when one does not decode."""
     frames, masks = [], []
     for i, c in enumerate(manifest.controls):
-        frames.append(np.stack([decode_png(frame_path(inputs_dir, i, "canvas", k), "RGB") for k in range(c.num_frames)]))
-        masks.append([decode_png(frame_path(inputs_dir, i, "mask", k), "L") >= 128 for k in range(c.num_frames)]
+        frames.append(_decode_stream(inputs_dir, i, "canvas", c.num_frames, c.width, c.height))
+        masks.append([_decode_frame(inputs_dir, i, "mask", k, "L") >= 128 for k in range(c.num_frames)]
                      if c.has_mask else None)
-    conditions = [np.stack([decode_png(frame_path(inputs_dir, i, "condition", k), "RGB") for k in range(c.num_frames)])
+    conditions = [_decode_stream(inputs_dir, i, "condition", c.num_frames, manifest.width, manifest.height)
                   for i, c in enumerate(manifest.conditions)]
     return frames, masks, conditions
 
 
-def decode_png(path: Path, mode: str) -> np.ndarray:
+def _decode_stream(inputs_dir: Path, control: int, kind: str, count: int, width: int, height: int) -> np.ndarray:
+    """(F, H, W, 3) uint8, filled frame by frame: no list of frames beside the stacked copy."""
+    out = np.empty((count, height, width, 3), dtype=np.uint8)
+    for k in range(count):
+        frame = _decode_frame(inputs_dir, control, kind, k, "RGB")
+        if frame.shape != out.shape[1:]:
+            raise ShotError("INVALID_ARGUMENT", f"{_stream(kind, control)} frame {k} is {frame.shape[1]}x"
+                            f"{frame.shape[0]} pixels, not {width}x{height}; re-export the frame and resubmit")
+        out[k] = frame
+    return out
+
+
+def _decode_frame(inputs_dir: Path, control: int, kind: str, index: int, mode: str) -> np.ndarray:
+    data = frame_path(inputs_dir, control, kind, index).read_bytes()  # a disk error stays an OSError
+    try:
+        return decode_png(io.BytesIO(data), mode)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError,
+            zlib.error):
+        raise ShotError("INVALID_ARGUMENT", f"{_stream(kind, control)} frame {index} passed the upload check "
+                        "but its pixels do not decode as a PNG (corrupt compressed data); re-export the frame "
+                        "and resubmit the shot") from None
+
+
+def decode_png(path: Path | io.BytesIO, mode: str) -> np.ndarray:
     """A PNG as uint8: mode "RGB" (H, W, 3) or "L" (H, W). The server and `render BUNDLE` decode alike."""
     with Image.open(path) as img:
-        return np.asarray(img.convert(mode))
+        return np.asarray(img if img.mode == mode else img.convert(mode))  # convert() to its own mode = a copy

@@ -88,7 +88,7 @@ def test_check_reports_health_model_loras_and_limits(live_server):
     with RenderClient(_profile(live_server)) as client:
         caps = client.check()
         assert client.last_health == "SERVING"
-    assert caps.protocol_version == "2.0" and caps.max_frames == live_server.engine.capabilities().max_frames
+    assert caps.protocol_version == "2.1" and caps.max_frames == live_server.engine.capabilities().max_frames
     limits = server_limits(caps)
     # The reference_downscale_factor of every LoRA that reads a canvas; a single-stage server. The tiny
     # LTX-2 also carries stand-ins for Lightricks' published LTX-2 LoRAs.
@@ -106,7 +106,7 @@ def test_check_reports_health_model_loras_and_limits(live_server):
 
 
 @pytest.mark.parametrize("case, reason, words", [
-    ("protocol", conn.PROTOCOL, "protocol version mismatch: server speaks 3.0, this add-on 2.0"),
+    ("protocol", conn.PROTOCOL, "protocol version mismatch: server speaks 3.0, this add-on 2.1"),
     ("wrong token", conn.BAD_TOKEN, "refused the token"),
     ("no token", conn.BAD_TOKEN, "refused the token"),
     ("loading", conn.LOADING, "still loading the model"),
@@ -313,7 +313,7 @@ def test_worker_test_connection_reports_health_or_the_problem(live_server, monke
     key = worker.test_connection(_profile(live_server))
     ev = _events_until(worker, "p", {wk.CONNECTION})[-1]
     assert key == wk.connection_key("p")
-    assert ev.ok and ev.text.startswith("Connected (health SERVING): protocol 2.0")
+    assert ev.ok and ev.text.startswith("Connected (health SERVING): protocol 2.1")
     assert ev.limits["camera_trajectories"] == ["camera_trajectory"]
     monkeypatch.setattr(convert, "PROTOCOL_VERSION", "3.0")
     worker.test_connection(_profile(live_server))
@@ -329,7 +329,7 @@ def test_render_refuses_a_server_of_another_protocol_major_version(tmp_path, liv
     worker.run_shot("req-proto", _profile(live_server), write_bundle(tmp_path / "b"), tmp_path / "take")
     ev = _events_until(worker, "req-proto", {wk.ERROR, wk.FETCHED, wk.FINISHED})[-1]
     assert ev.kind == wk.ERROR and ev.reason == conn.PROTOCOL
-    assert ev.text.startswith("protocol version mismatch: server speaks 3.0, this add-on 2.0; update the add-on")
+    assert ev.text.startswith("protocol version mismatch: server speaks 3.0, this add-on 2.1; update the add-on")
     assert live_server.store.get_by_request("req-proto") is None  # nothing was submitted
 
 

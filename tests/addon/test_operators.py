@@ -187,7 +187,7 @@ def test_busy_saved_without_unfinished_jobs_is_cleared_on_load(tmp_path):
 
 
 @pytest.mark.parametrize("case, words", [
-    ("protocol", "protocol version mismatch: server speaks 3.0, this add-on 2.0; update the add-on"),
+    ("protocol", "protocol version mismatch: server speaks 3.0, this add-on 2.1; update the add-on"),
     ("token", "refused the token"),
     ("loading", "still loading the model"),
     ("silent", "no answer from"),
@@ -235,7 +235,7 @@ def test_test_connection_reports_health_and_the_servers_loras(tmp_path, live_ser
     fresh_shot(tmp_path, server=live_server)
     assert bpy.ops.ltx_render.test_connection() == {"FINISHED"}
     text = _prefs().connection_text
-    assert _prefs().connection_ok and text.startswith("Connected (health SERVING): protocol 2.0")
+    assert _prefs().connection_ok and text.startswith("Connected (health SERVING): protocol 2.1")
     assert "camera_dolly_in (camera preset dolly_in)" in text and "camera_trajectory (camera trajectory)" in text
 
 

@@ -109,3 +109,19 @@ def test_continuity_bench_prints_chained_against_independent(tmp_path):
     assert 0 < independent < 60 and 0 < chained < 60, out
     # The ratio of the medians, which are printed rounded to 1 ms: allow exactly that rounding.
     assert (chained - 5e-4) / (independent + 5e-4) - 5e-4 <= ratio <= (chained + 5e-4) / (independent - 5e-4) + 5e-4, out
+
+
+def test_preview_bench_prints_every_stage_of_a_render_preview(tiny_model):
+    out = run_bench("preview.py", "--model", str(tiny_model))
+    rows = dict(re.findall(r"^(\S[^\d\n]*?) +(\d+\.\d+) +\d+%$", out, flags=re.M))
+    stages = ("export", "upload", "queue", "load inputs", "text encode", "reference enc.", "denoise", "decode",
+              "mux + write", "fetch", "sequencer", "other")
+    assert set(stages) | {"button to strips"} <= set(rows), out
+    total = float(rows["button to strips"])
+    assert 0 < total < 120 and float(rows["denoise"]) > 0 and float(rows["export"]) > 0, out
+    # Each stage is timed on its own: they do not overlap, so together they fit in the total (the
+    # "other" row is what is left: the modal operator's ticks).
+    measured = sum(float(rows[s]) for s in stages if s != "other")
+    assert measured <= total + 0.01 and float(rows["other"]) == pytest.approx(total - measured, abs=0.01), out
+    server, exporter = (float(x) for x in re.findall(r"^(?:server|exporter) peak MiB +(\d+)", out, flags=re.M))
+    assert 100 < server < 8192 and 100 < exporter < 8192, out

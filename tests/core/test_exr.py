@@ -97,15 +97,17 @@ def test_single_part_round_trip_is_exact(tmp_path, image, codec):
     np.testing.assert_array_equal(got["ViewLayer.Object Index.X"], index.astype(np.float32))
 
 
-def test_multi_part_with_offset_data_window(tmp_path, image):
+@pytest.mark.parametrize("codec", ["ZIP", "NONE"])  # NONE: what gather/ asks Blender for (scratch files)
+def test_multi_part_with_offset_data_window(tmp_path, image, codec):
     depth, index = image
     parts = [{"ViewLayer.Combined.R": depth * 2}, {"ViewLayer.Depth.Z": depth},
              {"ViewLayer.Object Index.X": index}]
-    write_exr(tmp_path / "m.exr", parts, "ZIP", y0=-5)
+    write_exr(tmp_path / "m.exr", parts, codec, y0=-5)
     got = read_exr(tmp_path / "m.exr")
     assert len(got) == 3
     np.testing.assert_array_equal(got["ViewLayer.Depth.Z"], depth)
     np.testing.assert_array_equal(got["ViewLayer.Combined.R"], depth * 2)
+    np.testing.assert_array_equal(got["ViewLayer.Object Index.X"], index.astype(np.float32))
 
 
 def test_uncompressible_zip_chunk_stored_raw_is_read(tmp_path):
@@ -133,3 +135,45 @@ def test_not_an_exr(tmp_path):
     (tmp_path / "x.exr").write_bytes(b"\x89PNG\r\n\x1a\n")
     with pytest.raises(ExrError, match="not an OpenEXR"):
         read_exr(tmp_path / "x.exr")
+
+
+def _table(path, parts: list[dict], codec: str, y0: int) -> tuple[bytearray, int, np.ndarray]:
+    """(file bytes, where the offset table starts, the table) of a file written by write_exr."""
+    multipart = len(parts) > 1
+    head = struct.pack("<iI", 20000630, 2 | (0x1000 if multipart else 0))
+    for i, p in enumerate(parts):
+        h, w = next(iter(p.values())).shape
+        head += _header(p, codec, w, h, y0, f"part{i}" if multipart else None)
+    head += b"\0" if multipart else b""
+    data = bytearray(path.read_bytes())
+    n = sum(-(-next(iter(p.values())).shape[0] // _LINES[codec]) for p in parts)
+    return data, len(head), np.frombuffer(bytes(data[len(head):len(head) + 8 * n]), dtype="<u8").copy()
+
+
+def test_uncompressed_lines_stored_bottom_up_land_in_their_rows(tmp_path, image):
+    """The back-to-back fast path places each line by its y, whatever the chunk order (lineOrder)."""
+    depth, index = image
+    parts = [{"Z": depth}, {"I": index}]
+    write_exr(tmp_path / "n.exr", parts, "NONE", y0=3)
+    data, _, table = _table(tmp_path / "n.exr", parts, "NONE", 3)
+    start, stride = int(table[0]), int(table[1] - table[0])
+    lines = [bytes(data[start + i * stride:start + (i + 1) * stride]) for i in range(37)]  # part 0's chunks
+    data[start:start + 37 * stride] = b"".join(reversed(lines))  # same sizes: offsets stay back to back
+    (tmp_path / "r.exr").write_bytes(bytes(data))
+    assert (tmp_path / "r.exr").read_bytes() != (tmp_path / "n.exr").read_bytes()
+    got = read_exr(tmp_path / "r.exr")
+    np.testing.assert_array_equal(got["Z"], depth)
+    np.testing.assert_array_equal(got["I"], index.astype(np.float32))
+
+
+def test_uncompressed_chunks_with_gaps_between_them_are_read_by_the_chunk_loop(tmp_path, image):
+    depth, _ = image
+    write_exr(tmp_path / "g.exr", [{"Z": depth}], "NONE")
+    data, at, table = _table(tmp_path / "g.exr", [{"Z": depth}], "NONE", 0)
+    start, stride = int(table[0]), int(table[1] - table[0])
+    chunks = [bytes(data[start + i * stride:start + (i + 1) * stride]) for i in range(37)]
+    gapped = b"".join(c + b"\xee" * 5 for c in chunks)  # 5 stray bytes after every chunk
+    new_table = np.array([start + i * (stride + 5) for i in range(37)], dtype="<u8").tobytes()
+    out = bytes(data[:at]) + new_table + gapped
+    (tmp_path / "gap.exr").write_bytes(out)
+    np.testing.assert_array_equal(read_exr(tmp_path / "gap.exr")["Z"], depth)

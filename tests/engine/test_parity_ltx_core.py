@@ -286,3 +286,38 @@ def test_ltx_2_3_dev_guidance_step(tmp_path_factory):
 def test_ltx_2_5_is_newer_than_the_oracle(tiny_model_2_5):
     with pytest.raises(NotImplementedError, match="ltx-core 1.0.0 has no LTX-2.5 transformer"):
         ltx_model(tiny_model_2_5)
+
+
+@pytest.fixture(scope="module")
+def flex_engine(tiny_model):
+    """The session engine's setup with the FlexAttention kernel for the strength bias (uncompiled on CPU)."""
+    e = LTX2Engine(str(tiny_model), device="cpu", upsampler=None, attention="flex")
+    e.load()
+    return e
+
+
+@pytest.mark.parametrize("case", ["strength-0.5", "curve-with-zeros", "two-references-second-half"])
+def test_strength_maps_with_flex_attention(flex_engine, tiny_model, control_lora, case):
+    # The same oracle cases as above through --attention flex (score_mod instead of the dense bias).
+    frames = canvas(frames=17)
+    latent = vae_latent(flex_engine, reference_pixels(frames, 128, 128))
+    loras = [(control_lora, 1.0)]
+    if case == "strength-0.5":
+        refs = [Reference(latent, 1, attention_mask=0.5)]
+        controls = [ControlInput(frames=frames, lora="control", strength=0.5)]
+    elif case == "curve-with-zeros":
+        curve = [1.0] + [0.0] * 8 + [0.0, 1.0] * 4
+        mask_video = torch.tensor(curve, dtype=torch.float32).view(1, 1, 17, 1, 1).expand(1, 1, 17, 128, 128)
+        refs = [Reference(latent, 1, attention_mask=mask_to_latent(mask_video, latent) * 0.8)]
+        controls = [ControlInput(frames=frames, lora="control", strength=0.8, frame_strength=curve)]
+    else:
+        second = canvas(frames=17, seed=3)
+        refs = [Reference(latent, 1), Reference(vae_latent(flex_engine, reference_pixels(second, 64, 64)), 2,
+                                                attention_mask=0.5)]
+        controls = [ControlInput(kind="depth", frames=frames, lora="control"),
+                    ControlInput(kind="pose", frames=second, lora="control_peft", strength=0.5,
+                                 reference_downscale_factor=2)]
+        loras.append((lora_tensors(tiny_model / "loras" / "control_peft.safetensors"), 1.0))
+    video, audio, _ = compare(flex_engine, request(num_frames=17, controls=controls), refs, tiny_model, loras)
+    assert flex_engine.performance.kernel == "flex"
+    assert video < TOLERANCE and audio < TOLERANCE, (video, audio)

@@ -40,6 +40,13 @@ def bomb_png(width: int, height: int) -> bytes:
     return PNG_SIGNATURE + png_ihdr(width, height) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
 
 
+def garbage_idat_png(width: int, height: int) -> bytes:
+    """A PNG whose every chunk has a valid CRC but whose IDAT is not zlib data: passes `verify()`,
+    fails only when its pixels are decoded."""
+    return (PNG_SIGNATURE + png_ihdr(width, height) + png_chunk(b"IDAT", b"\x13\x37 not zlib " * 40)
+            + png_chunk(b"IEND", b""))
+
+
 def assert_deliberate(err: grpc.RpcError) -> tuple[str, str]:
     """A refusal must carry one of the deliberate codes and a short message free of Python internals."""
     code, details = err.code().name, err.details() or ""

@@ -14,7 +14,7 @@ from render_backend import media
 from render_backend.demo import synthetic_shot
 from render_backend.proto import render_pb2 as pb
 
-from .hostile import assert_deliberate, bomb_png, header_only_png
+from .hostile import assert_deliberate, bomb_png, garbage_idat_png, header_only_png
 
 SIDECAR = pb.ARTIFACT_KIND_SIDECAR_JSON
 
@@ -61,6 +61,27 @@ def test_png_with_a_corrupt_chunk_is_refused_as_not_decodable(served):
     code, details = _refused(lambda: client.submit(m, [bytes(broken)] + controls[1:], []))
     assert code == "INVALID_ARGUMENT" and "controls[0] canvas frame 0 does not decode as a PNG" in details, details
     assert _incoming(server) == []
+
+
+def test_png_that_verifies_but_does_not_decode_fails_its_job_naming_the_frame(served):
+    """The upload checks header + CRCs only (no pixels); the job's one decode catches broken zlib data."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    _, client = served
+    m, controls, _ = synthetic_shot(9, 64, 64, steps=1, with_mask=False)
+    broken = garbage_idat_png(64, 64)
+    with Image.open(BytesIO(broken)) as img:
+        img.verify()  # what the upload checks: this frame passes it
+    job = client.submit(m, controls[:3] + [broken] + controls[4:], [])
+    final = client.wait(job.job_id, timeout=60)
+    assert final.state == pb.JOB_STATE_FAILED, (final.state, final.message)
+    assert final.error_code == "INVALID_ARGUMENT", final.error_code
+    assert "controls[0] canvas frame 3 passed the upload check but its pixels do not decode" in final.message, \
+        final.message
+    assert "re-export the frame" in final.message
+    assert client.health() == "SERVING"
 
 
 def test_a_frame_larger_than_its_size_can_need_is_refused_while_it_streams(served):

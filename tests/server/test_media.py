@@ -65,3 +65,33 @@ def test_write_result_sidecar_lists_files_with_sha256(tmp_path):
     for f, listed in zip(files[:2], sidecar["files"], strict=True):
         assert listed["sha256"] == media.sha256_of(tmp_path / f["filename"]) == f["sha256"]
     assert media.probe_wav(tmp_path / "Shot_010_take_2.wav")[3] == pytest.approx(9 / 24, abs=1e-3)
+
+
+def _x264_options(path) -> dict[str, str]:
+    """The encoder settings x264 writes into the stream (its SEI text: "... options: cabac=1 ref=1 ...")."""
+    data = path.read_bytes()
+    text = data[data.index(b"options: ") + 9:].split(b"\0", 1)[0].decode()
+    return dict(item.split("=", 1) for item in text.split() if "=" in item)
+
+
+def test_results_are_encoded_at_the_fast_preset_and_crf_18(tmp_path):
+    yy, xx = np.mgrid[0:64, 0:96]
+    video = np.stack([np.stack([(xx * 2 + i * 3) % 256, (yy * 3) % 256, (xx + yy + i) % 256], -1)
+                      for i in range(9)]).astype(np.uint8)  # smooth moving gradients
+    media.write_result(tmp_path, "take", video, 24.0, None, 0, {})
+    options = _x264_options(tmp_path / "take.mp4")
+    # veryfast: one reference frame, subpixel refinement 2, hex motion search (medium: 3, 7, hex)
+    assert (options["ref"], options["subme"], options["me"]) == ("1", "2", "hex"), options
+    assert float(options["crf"]) == media.RESULT_CRF == 18
+    import av
+
+    with av.open(str(tmp_path / "take.mp4")) as c:
+        decoded = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+    assert decoded.shape == video.shape
+    assert np.abs(decoded.astype(int) - video).mean() < 4  # a preview-grade copy of the pixels
+
+
+def test_lossless_canvas_mp4_keeps_the_default_preset(tmp_path):
+    video = np.random.default_rng(1).integers(0, 256, (3, 32, 64, 3), dtype=np.uint8)
+    path = media.write_mp4(tmp_path / "canvas.mp4", video, 24.0, crf=0, pix_fmt="yuv444p")
+    assert (_x264_options(path)["ref"], _x264_options(path)["subme"]) == ("3", "7")  # medium

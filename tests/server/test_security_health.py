@@ -86,7 +86,7 @@ def test_tls_serves_clients_that_trust_the_certificate(engine, tmp_path):
     with BackgroundServer(engine, cfg) as server:
         with RenderClient(f"localhost:{server.port}", root_cert=cert, timeout=10) as client:
             wait_serving(client)
-            assert client.capabilities().protocol_version == "2.0"
+            assert client.capabilities().protocol_version == "2.1"
         with RenderClient(f"localhost:{server.port}", timeout=3) as plain:  # no TLS: cannot talk
             code, _ = _code(plain.capabilities)
             assert code == "UNAVAILABLE"

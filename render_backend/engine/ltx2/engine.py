@@ -45,14 +45,16 @@ from ..request import (
     RenderResult,
 )
 from .adapters import activate, load_adapters
-from .attention import build_video_self_bias, install_reference_bias
+from .attention import install_reference_bias
 from .conditioning import plan_conditioning
+from .cost import a_priori_cost
 from .forward import audio_latent_shape, audio_positions, encode_text, velocities, video_positions
 from .frame_conditions import PinnedFrames
 from .generation import Generation, read_generation
 from .guidance import GuidancePlan, default_guidance, default_steps
 from .interrupt import cancel_points, long_running_blocks
 from .latents import decode_video_audio, upsample_tokens
+from .performance import compile_blocks, performance_options, store_fp8
 from .references import encode_reference
 from .schedules import (
     ANCESTRAL_NOISE_SEED_OFFSET,
@@ -86,20 +88,23 @@ class LTX2Engine:
     (ltx2/variant.py). distilled_lora: Lightricks' distilled LoRA file, stage 2 of a dev model;
     "auto" = the one `*distilled*lora*.safetensors` file in the model folder, if any. video_decoder:
     "auto" (LTX-2.5's diffusion decoder when the checkpoint has one, else the conv decoder), "conv" or
-    "diffusion" (video_decoders.py).
+    "diffusion" (video_decoders.py). attention ("auto", "dense", "flex"), compile, fp8: GPU speed and memory
+    options (performance.py); ValueError for a combination that cannot run.
     """
 
     def __init__(self, model: str, device: str | None = None, dtype: str = "auto",
                  loras: dict[str, str] | None = None, cpu_offload: bool = False, vae_tiling: bool = False,
                  upsampler: str | None = "auto", variant: str | None = None,
                  distilled_lora: str | None = "auto", lora_canvases: dict[str, str] | None = None,
-                 video_decoder: str = "auto") -> None:
+                 video_decoder: str = "auto", attention: str = "auto", compile: bool = False,
+                 fp8: bool = False) -> None:
         self.model = str(model)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.dtype = resolve_dtype(dtype, self.device)
         self.lora_paths = dict(loras) if loras is not None else find_loras(Path(self.model) / "loras")
         self.lora_canvases = dict(lora_canvases or {})  # --lora-canvas: what a LoRA reads when its file does not say
         self.cpu_offload = cpu_offload
+        self.performance = performance_options(attention, compile, fp8, self.device, cpu_offload)
         self.vae_tiling = vae_tiling
         self.upsampler = find_beside(self.model, upsampler, "upsampler")
         self.distilled_lora = find_beside(self.model, distilled_lora, "distilled_lora")
@@ -142,7 +147,12 @@ class LTX2Engine:
                                  generation.name)
         if self.video_decoder == "diffusion":
             self.diffusion_decoder = load_diffusion_decoder(self.model, self.dtype).to(self.device)
-        self._bias = install_reference_bias(pipe.transformer)
+        perf = self.performance
+        if perf.fp8:  # after the LoRAs (their layers stay unscaled), before the move to the GPU
+            store_fp8(pipe.transformer, self.dtype)
+        self._bias = install_reference_bias(pipe.transformer, perf.kernel, compiled=perf.flex_compiled)
+        if perf.compile:
+            compile_blocks(pipe.transformer)
         if self.upsampler:
             from diffusers.pipelines.ltx2.latent_upsampler import LTX2LatentUpsamplerModel
 
@@ -189,7 +199,18 @@ class LTX2Engine:
             min_width=MIN_SIDE, min_height=MIN_SIDE,
             guidance=self.guidance.describe(self.variant),
             model_generation=self.generation.name if self.generation else "",
-            model_generation_source=self.generation.source if self.generation else "")
+            model_generation_source=self.generation.source if self.generation else "",
+            cost_model=self._a_priori_cost())
+
+    def _a_priori_cost(self):
+        """shot_cost.CostModel from the model's size (ltx2/cost.py), computed once per load."""
+        if self.pipe is None:
+            return None
+        if getattr(self, "_cost", None) is None or self._cost[0] is not self.pipe:
+            extra = [m for m in (self.latent_upsampler, self.diffusion_decoder) if m is not None]
+            self._cost = (self.pipe, a_priori_cost(self.pipe, self.device, self.dtype, self.guidance.passes, extra,
+                                                   offloaded=self.cpu_offload and self.device.type == "cuda"))
+        return self._cost[1]
 
     def check_request(self, req: RenderRequest) -> list[str]:
         """engine/checks.py against this engine's capabilities (before any pixel or GPU work)."""
@@ -243,6 +264,8 @@ class LTX2Engine:
         pipe, device = self.pipe, self._execution_device()
         timings: dict[str, float] = {}
         t_start = time.perf_counter()
+        if device.type == "cuda":  # the peak of this job, for the server's cost model (server/cost.py)
+            torch.cuda.reset_peak_memory_stats(device)
         steps = req.num_inference_steps or self.default_steps()
         guidance = self.guidance if req.guidance_scale is None else self.guidance.with_cfg(float(req.guidance_scale))
         two_stage = (req.stages or self.default_stages()) == 2
@@ -320,6 +343,9 @@ class LTX2Engine:
         info = self._info(req, plan, refs, steps, 2 if two_stage else 1, guidance, lf * lh * lw, sigmas, shift,
                           timings)
         info["sampler"] = {"stage1": sampler, "stage2": "euler" if two_stage else None}
+        info["passes_per_step"] = guidance.passes
+        if device.type == "cuda":
+            info["peak_memory_bytes"] = int(torch.cuda.max_memory_allocated(device))
         if two_stage:
             info["two_stage"] = {"stage1_size": [width, height], "stage1_target_tokens": lf * (lh // 2) * (lw // 2),
                                  "upsampler": self.upsampler, "stage2_sigmas": stage2_sigmas,
@@ -375,8 +401,7 @@ class LTX2Engine:
 
         video_coords = video_positions(pipe, grid, refs, fps, device)  # (1, 3, N+R, 2)
         audio_coords = audio_positions(pipe, audio_len, device)
-        self._bias.video_self = build_video_self_bias(num_target, [r.strength for r in refs],
-                                                      [r.has_map for r in refs], self.dtype, device)
+        self._bias.set(num_target, [r.strength for r in refs], [r.has_map for r in refs], self.dtype, device)
 
         # Video and audio step together; the resolution shift (if any) depends on the target size only.
         sigmas, shift = schedule
@@ -452,6 +477,7 @@ class LTX2Engine:
             "target_tokens": num_target,
             "attention_bias": "ltx-core: log(strength) on target<->reference video self-attention",
             "cpu_offload": self.cpu_offload, "vae_tiling": self.vae_tiling,
+            "performance": self.performance.describe(self.dtype),
             "video_decoder": describe(self.video_decoder),
             "timings": {k: round(v, 4) for k, v in timings.items()},
         }
