@@ -94,6 +94,14 @@ def processors(groups, has_map, dtype=torch.float32):
     return ReferenceBiasAttnProcessor(dense), ReferenceBiasAttnProcessor(flex)
 
 
+@pytest.fixture(autouse=True)
+def _inference():
+    """The engine renders under no_grad; the session engine's LoRA layers require grad (peft's
+    default), and FlexAttention has no backward on CPU."""
+    with torch.no_grad():
+        yield
+
+
 @pytest.mark.parametrize("case", list(CASES))
 def test_processor_flex_equals_dense_on_a_real_layer(engine, case):
     # The tiny model's video self-attention (q/k norms, RoPE, gates), diffusers' (B, N, H*D) layout.
