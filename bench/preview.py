@@ -204,6 +204,12 @@ def child(args) -> int:
                 raise SystemExit(f"render {i}: {result.states[0]}: {result.messages[0]}")
             sidecar = json.loads((result.takes[0] / "sidecar.json").read_text())
             row = seams.stages(sidecar)
+            if os.environ.get("PREVIEW_BENCH_TRACE"):  # the raw timeline, to find what "other" is
+                t0 = min(start for _, start, _ in seams.spans)
+                for name, start, end in sorted(seams.spans, key=lambda s: s[1]):
+                    print(f"trace {name:<10} {start - t0:8.3f} {end - t0:8.3f}", file=sys.stderr)
+                for t, state, stage in seams.events:
+                    print(f"trace event {state} {stage!r} {t - t0:8.3f}", file=sys.stderr)
             row["server peak MiB"] = vm_hwm_mib(proc.pid)
             row["exporter peak MiB"] = vm_hwm_mib()
             print(json.dumps({"render": i, "stages": row}), flush=True)
@@ -235,6 +241,8 @@ def run_child(tree: Path, args, work: Path, renders: int) -> dict:
     proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, timeout=3600)
     if proc.returncode != 0:
         raise SystemExit(f"{tree}: the bench child failed:\n{proc.stdout[-1500:]}\n{proc.stderr[-3000:]}")
+    if os.environ.get("PREVIEW_BENCH_TRACE"):
+        print(f"== {tree}\n" + "\n".join(x for x in proc.stderr.splitlines() if x.startswith("trace")), file=sys.stderr)
     lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     renders_out = [line["stages"] for line in lines if "stages" in line]
     return {"server_start_s": lines[0]["server_start_s"], "renders": renders_out[1:]}  # [0] is the warm-up
@@ -295,6 +303,9 @@ def main() -> int:
         if args.demo:
             for name, tree in sides.items():
                 demo[name] = [time_demo(tree, args.model, tmp / f"demo-{name}") for _ in range(2)]
+                if "--stop-server" in (tree / "scripts" / "demo.py").read_text():  # a warm demo server
+                    subprocess.run([sys.executable, str(tree / "scripts" / "demo.py"), "--stop-server"], cwd=tree,
+                                   env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True, timeout=120)
 
     print(f"Render Preview of the example shot: {args.frames} frames at {args.size[0]}x{args.size[1]}, "
           f"model {args.model.name}; medians of {args.repeats} renders per side after a warm-up")

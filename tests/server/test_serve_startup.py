@@ -71,3 +71,15 @@ def test_idle_exit_waits_for_the_job_then_for_the_idle_time(tiny_model, tmp_path
         assert time.monotonic() - done_at >= 1.0  # not before the idle time after the job
         assert serve.proc.returncode == 0
         assert "stopping: no jobs and no clients for 1.5 s (--idle-exit)" in serve.log()
+
+
+def test_a_loaded_server_freezes_its_long_lived_objects_out_of_the_garbage_collector(engine, tmp_path):
+    import gc
+
+    from .conftest import running_server
+
+    gc.unfreeze()
+    with running_server(engine, tmp_path / "data"):
+        # torch, diffusers and the model: walked by every full collection unless frozen after the load.
+        frozen, live = gc.get_freeze_count(), len(gc.get_objects())
+        assert frozen > 100_000 and live < frozen, (frozen, live)
