@@ -169,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         local_server.wait_serving(server)
     except RuntimeError as exc:
+        local_server.stop(server, wait_s=10)  # never leave an untracked server holding memory
         local_server.clear_state(args.server_state)
         raise SystemExit(str(exc)) from None
     if not reused:

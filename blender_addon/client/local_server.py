@@ -54,9 +54,11 @@ def read_state(path: Path) -> Optional[LocalServer]:
     """The recorded server, or None when there is no state file or it is unreadable (treated as none)."""
     try:
         data = json.loads(Path(path).read_text())
-        if data.get("version") != STATE_VERSION:
+        if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
             return None
-        return LocalServer(**data)
+        server = LocalServer(**data)
+        server.pid = int(server.pid)
+        return server
     except (OSError, ValueError, TypeError):
         return None
 
@@ -99,12 +101,18 @@ def pid_alive(pid: int) -> bool:
 
 
 def looks_like_ours(pid: int) -> bool:
-    """The pid runs `render_backend ... serve` (pids are reused; never signal a stranger). True where
-    /proc is missing (macOS: the state file and a live pid are all we have)."""
+    """The pid runs `render_backend ... serve` (pids are reused; never signal a stranger). Where /proc
+    is missing (macOS) the command line comes from `ps`; when it cannot be read, the answer is no."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except FileNotFoundError:
-        return not Path("/proc/self").exists()
+        if Path("/proc/self").exists():
+            return False  # Linux: the process is gone
+        try:
+            out = subprocess.run(["ps", "-o", "command=", "-p", str(int(pid))], capture_output=True, timeout=5)
+        except (OSError, subprocess.SubprocessError):
+            return False
+        cmdline = out.stdout.split()
     except OSError:
         return False
     return any(b"render_backend" in part or b"render-backend" in part for part in cmdline) and b"serve" in cmdline
@@ -242,14 +250,15 @@ def stop(server: LocalServer, wait_s: float = 0.0) -> bool:
 def ensure(state_path: Path, model: str, options: list[str], log_path: Path, *, cwd: Path, fresh: bool = False,
            python: str = sys.executable, code: str = "",
            say: Callable[[str], None] = lambda line: None) -> tuple[LocalServer, bool]:
-    """The recorded server when it can be reused, else a new one (the stale one is stopped, not waited
-    for). Returns (server, reused). A new server may still be loading: call wait_serving before work."""
+    """The recorded server when it can be reused, else a new one (the stale one is stopped first and
+    waited for: both would use the same data folder, whose job store has no lock). Returns (server,
+    reused). A new server may still be loading: call wait_serving before work."""
     old = read_state(state_path)
     if old is not None:
         why = "a fresh one was asked for" if fresh else serves(old, model, options, code=code)
         if not why:
             return old, True
-        if stop(old):
+        if stop(old, wait_s=15.0):
             say(f"stopping the previous server (pid {old.pid}): {why}")
         clear_state(state_path)
     new = start(model, options, log_path, cwd=cwd, python=python, code=code)

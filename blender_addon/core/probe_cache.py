@@ -76,7 +76,10 @@ def read_verdict(key: str, folder: Path | None = None, now: float | None = None)
     entry = _read_all((folder or cache_dir()) / FILE_NAME).get(key)
     if not isinstance(entry, dict) or not isinstance(entry.get("ok"), bool):
         return None
-    age = (time.time() if now is None else now) - float(entry.get("time", 0))
+    try:
+        age = (time.time() if now is None else now) - float(entry.get("time", 0))
+    except (TypeError, ValueError):
+        return None  # a damaged entry: probe again
     ttl = OK_TTL_S if entry["ok"] else FAILED_TTL_S
     return entry["ok"] if 0 <= age < ttl else None
 

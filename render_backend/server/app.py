@@ -64,6 +64,8 @@ class RenderServer:
 
     def busy(self) -> bool:
         """A job is running or queued (an idle server may stop only when this is False)."""
+        if not self._model_loaded and self.load_error is None:
+            return True  # still loading: the idle clock starts when the server can be used
         try:
             return self.runner.running_job is not None or bool(self.store.queued())
         except StorageError:
@@ -157,6 +159,7 @@ class RenderServer:
 
     async def _on_loaded(self) -> None:
         self._model_loaded = True
+        self.activity.touch()
         await self._update_health()
         self.runner.engine_ready.set()
         self.board.changed()

@@ -110,6 +110,10 @@ def test_a_state_file_of_a_dead_server_is_replaced(tiny_model, tmp_path, started
 
     (tmp_path / "broken.json").write_text("{half a fi")
     assert local_server.read_state(tmp_path / "broken.json") is None  # unreadable: as if there were none
+    version = local_server.STATE_VERSION
+    for damaged in ("[]", f'{{"version": {version}, "pid": "x1", "address": "a", "model": "m"}}'):
+        (tmp_path / "damaged.json").write_text(damaged)
+        assert local_server.read_state(tmp_path / "damaged.json") is None
 
 
 def test_a_pid_that_is_not_a_render_server_is_never_signalled(tmp_path):

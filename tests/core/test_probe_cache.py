@@ -53,3 +53,6 @@ def test_a_broken_or_unwritable_cache_means_probing_again_not_an_error(tmp_path)
     blocker.write_text("")
     write_verdict("k", True, blocker / "sub")  # cannot create a folder under a file: silently skipped
     assert read_verdict("k", blocker / "sub") is None
+    for damaged in ('"yesterday"', "null"):  # an entry with a damaged time: probe again
+        (tmp_path / probe_cache.FILE_NAME).write_text(f'{{"k": {{"ok": true, "time": {damaged}}}}}')
+        assert read_verdict("k", tmp_path) is None

@@ -83,3 +83,36 @@ def test_a_loaded_server_freezes_its_long_lived_objects_out_of_the_garbage_colle
         # torch, diffusers and the model: walked by every full collection unless frozen after the load.
         frozen, live = gc.get_freeze_count(), len(gc.get_objects())
         assert frozen > 100_000 and live < frozen, (frozen, live)
+
+
+def test_idle_exit_does_not_count_the_model_load_as_idle(tmp_path):
+    import asyncio
+    import threading
+
+    from render_backend.server.app import RenderServer
+    from render_backend.server.config import ServerConfig
+    from render_backend.server.idle import wait_until_idle
+
+    release = threading.Event()
+
+    class SlowEngine:  # loads until released: a big model on a slow disk
+        loaded = False
+
+        def load(self):
+            release.wait(30)
+            raise RuntimeError("test over")
+
+    async def run():
+        server = RenderServer(SlowEngine(), ServerConfig(host="127.0.0.1", port=0, data_dir=tmp_path / "data"))
+        await server.start()
+        try:
+            idle = asyncio.ensure_future(wait_until_idle(server.activity, server.busy, 0.3, poll_s=0.05))
+            await asyncio.sleep(1.0)
+            assert not idle.done()  # 1 s of loading, no RPC: still not idle
+            release.set()  # the load ends (failed): from now on an idle server may stop
+            await asyncio.wait_for(idle, 5)
+        finally:
+            release.set()
+            await server.stop()
+
+    asyncio.run(run())

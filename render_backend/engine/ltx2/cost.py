@@ -41,7 +41,10 @@ def a_priori_cost(pipe, device: torch.device, dtype: torch.dtype, passes_per_ste
     width = int(cfg.get("num_attention_heads", 32)) * int(cfg.get("attention_head_dim", 128))
     layers = int(cfg.get("num_layers", 48))
     kind = "cuda" if device.type == "cuda" else "cpu"
-    per_token = 2.0 * params / ASSUMED_FLOPS[kind]
+    attention_tokens = params / (2.0 * width * layers)
+    # 2 FLOPs per parameter per token is the linear layers alone; the model reads the cost at
+    # reference_tokens, where attention adds its share on top.
+    per_token = 2.0 * params / ASSUMED_FLOPS[kind] * (1.0 + 4096 / attention_tokens)
     components = [getattr(pipe, name, None) for name in ("transformer", "vae", "audio_vae", "vocoder", "connectors",
                                                          "text_encoder")] + list(extra_modules)
     sizes = [_module_bytes(m) for m in components]
@@ -52,7 +55,7 @@ def a_priori_cost(pipe, device: torch.device, dtype: torch.dtype, passes_per_ste
     elem = torch.tensor([], dtype=dtype).element_size()
     return CostModel(
         transformer_parameters=int(params), dtype=str(dtype).replace("torch.", ""),
-        attention_tokens=params / (2.0 * width * layers), seconds_per_token_step=per_token, reference_tokens=4096,
+        attention_tokens=attention_tokens, seconds_per_token_step=per_token, reference_tokens=4096,
         passes_per_step=int(passes_per_step), refine_steps=len(STAGE_2_SIGMAS), fixed_seconds=FIXED_SECONDS[kind],
         seconds_per_pixel_frame=SECONDS_PER_PIXEL_FRAME[kind], weights_bytes=int(weights),
         bytes_per_token=float(ACTIVATION_WIDTHS * width * elem),
