@@ -49,12 +49,12 @@ def free_port() -> int:
 
 
 def run_client(address: str, index: int, args, out: Path) -> list[dict]:
-    from render_backend.client import RenderClient
+    from render_backend.client import ServiceClient
     from render_backend.demo import synthetic_shot
     from render_backend.proto import render_pb2 as pb
 
     rows = []
-    with RenderClient(address, timeout=120) as client:
+    with ServiceClient(address, timeout=120) as client:
         for k in range(args.shots):
             n = index * args.shots + k
             m, controls, masks = synthetic_shot(args.frames, args.width, args.height, steps=args.steps, seed=n,
@@ -97,7 +97,7 @@ def main() -> int:
     if args.quick:
         args.clients, args.shots, args.frames, args.steps = 20, 1, 9, 1
 
-    from render_backend.client import RenderClient
+    from render_backend.client import ServiceClient
     from render_backend.engine.ltx2.test_model import make_test_model
 
     model = Path(args.model) if args.model else make_test_model(ROOT / ".cache" / "test-model")
@@ -110,7 +110,7 @@ def main() -> int:
                                   cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         address = f"127.0.0.1:{port}"
         try:
-            with RenderClient(address, timeout=5) as probe:
+            with ServiceClient(address, timeout=5) as probe:
                 deadline = time.monotonic() + 180
                 while True:
                     try:

@@ -55,7 +55,7 @@ def main() -> int:
     from PIL import Image
 
     from render_backend import media
-    from render_backend.client import RenderClient
+    from render_backend.client import ServiceClient
     from render_backend.demo import synthetic_shot
     from render_backend.engine.ltx2.engine import LTX2Engine
     from render_backend.engine.ltx2.test_model import build_tiny_pipeline, make_test_model, save_model
@@ -85,7 +85,7 @@ def main() -> int:
     with scratch:
         tmp = Path(scratch.name)
         cfg = ServerConfig(host="127.0.0.1", port=0, data_dir=tmp / "data")
-        with BackgroundServer(engine, cfg) as server, RenderClient(server.address) as client:
+        with BackgroundServer(engine, cfg) as server, ServiceClient(server.address) as client:
             while client.health() != "SERVING":
                 time.sleep(0.05)
 

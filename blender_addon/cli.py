@@ -136,7 +136,7 @@ def load_bone_maps(path: Path | None) -> dict[str, dict[str, str]]:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from .core.camera import render_size
+    from .core.camera_projection import render_size
     from .gather.export import iter_export_shot
     from .gather.targets import resolve_armatures, resolve_targets
     from .shot_bundle import reference_canvas_size

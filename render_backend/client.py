@@ -1,11 +1,13 @@
 """A small synchronous Python client for the render service (tests, demo, scripts).
 
-    client = RenderClient("127.0.0.1:50051", token=None, root_cert=None)
+    client = ServiceClient("127.0.0.1:50051", token=None, root_cert=None)
     job = client.submit(manifest, control_pngs, mask_pngs)
     final = client.wait(job.job_id, on_event=print)
     client.fetch(job.job_id, pb.ARTIFACT_KIND_VIDEO_MP4, "out/shot.mp4")
 
-The Blender add-on has its own client; this one is for Python users of the backend.
+The Blender add-on has its own client (blender_addon.client.render_client.RenderClient, which
+reads connection profiles and turns gRPC errors into messages for artists); this one is for Python
+users of the backend: scripts, benchmarks and the server tests.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ class IntegrityError(Exception):
     """A downloaded artifact's sha256 does not match the server's."""
 
 
-class RenderClient:
+class ServiceClient:
     def __init__(self, address: str, token: Optional[str] = None, root_cert: Optional[bytes | str | Path] = None,
                  timeout: float = 60.0, server_name: Optional[str] = None):
         """`root_cert`: PEM bytes or a path, enables TLS. `server_name` overrides the TLS host name check."""
@@ -52,7 +54,7 @@ class RenderClient:
     def close(self) -> None:
         self.channel.close()
 
-    def __enter__(self) -> RenderClient:
+    def __enter__(self) -> ServiceClient:
         return self
 
     def __exit__(self, *exc) -> None:

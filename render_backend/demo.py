@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from .cli import lora_dir_map
-    from .client import ARTIFACT_SUFFIX, RenderClient
+    from .client import ARTIFACT_SUFFIX, ServiceClient
     from .engine.ltx2.engine import LTX2Engine
     from .engine.ltx2.test_model import make_test_model
     from .server.app import BackgroundServer
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     server = BackgroundServer(engine, ServerConfig(host="127.0.0.1", port=0, data_dir=data_dir, heartbeat_s=5))
     with server:
         print(f"==> server on {server.address} (data dir {data_dir})")
-        with RenderClient(server.address) as client:
+        with ServiceClient(server.address) as client:
             t0 = time.monotonic()
             while client.health() != "SERVING":
                 time.sleep(0.1)

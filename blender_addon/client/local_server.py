@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from . import processes
 from .connection import ConnectionProblem
 from .profiles import ServerProfile
 
@@ -77,45 +77,15 @@ def clear_state(path: Path) -> None:
 
 
 def pid_alive(pid: int) -> bool:
-    """The process exists and is not a zombie (a server we started and that exited is reaped here)."""
-    if pid <= 0:
-        return False
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)  # our own child: reap it if it has exited
-        if done == pid:
-            return False
-    except ChildProcessError:
-        pass  # not our child (the usual case: an earlier run started it)
-    except OSError:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # Linux: a zombie still answers kill(0)
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][:1] != "Z"
-    except (OSError, IndexError):
-        return True
+    """The process exists and has not exited (POSIX and Windows: client/processes.py)."""
+    return processes.alive(pid)
 
 
 def looks_like_ours(pid: int) -> bool:
-    """The pid runs `render_backend ... serve` (pids are reused; never signal a stranger). Where /proc
-    is missing (macOS) the command line comes from `ps`; when it cannot be read, the answer is no."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except FileNotFoundError:
-        if Path("/proc/self").exists():
-            return False  # Linux: the process is gone
-        try:
-            out = subprocess.run(["ps", "-o", "command=", "-p", str(int(pid))], capture_output=True, timeout=5)
-        except (OSError, subprocess.SubprocessError):
-            return False
-        cmdline = out.stdout.split()
-    except OSError:
-        return False
-    return any(b"render_backend" in part or b"render-backend" in part for part in cmdline) and b"serve" in cmdline
+    """The pid runs `render_backend ... serve` (pids are reused; never signal a stranger). When its
+    command line cannot be read, the answer is no."""
+    cmdline = processes.command_line(pid) or []
+    return any("render_backend" in part or "render-backend" in part for part in cmdline) and "serve" in cmdline
 
 
 def code_fingerprint(*paths: Path) -> str:
@@ -141,17 +111,20 @@ def start(model: str, options: list[str], log_path: Path, *, cwd: Path | None = 
           code: str = "", command: list[str] | None = None, port: int = 0, timeout_s: float = 120.0) -> LocalServer:
     """Start a detached server and return once its port is open (the model may still be loading).
 
-    Its own session (a Ctrl-C in the caller's terminal does not reach it), stdin from /dev/null,
+    Detached (processes.detached: its own session or process group), stdin from the null device,
     stdout and stderr into `log_path`, no other inherited descriptors."""
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     if log_path.exists():  # a previous server may still be writing its last lines: keep them in their own file
-        log_path.replace(log_path.with_name(log_path.name + ".1"))
+        try:
+            log_path.replace(log_path.with_name(log_path.name + ".1"))
+        except PermissionError:  # Windows: that server still holds it open
+            log_path = log_path.with_name(f"{log_path.stem}-{os.getpid()}-{int(time.time())}{log_path.suffix}")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(log_path, "w") as log:  # the child keeps its own handle
         proc = subprocess.Popen(serve_command(model, options, python, command, port), cwd=cwd, env=env,
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, close_fds=True,
-                                start_new_session=True)
+                                **processes.detached())
     deadline = time.monotonic() + timeout_s
     while True:
         match = LISTENING.search(log_path.read_text(errors="replace"))
@@ -233,13 +206,11 @@ def serves(server: LocalServer, model: str, options: list[str], *, code: str = "
 
 
 def stop(server: LocalServer, wait_s: float = 0.0) -> bool:
-    """SIGTERM the recorded server if it is still ours; wait up to wait_s for it to exit (0: don't wait).
+    """Stop the recorded server if it is still ours (SIGTERM; TerminateProcess on Windows); wait up to wait_s for it to exit (0: don't wait).
     True when a signal was sent."""
     if not pid_alive(server.pid) or not looks_like_ours(server.pid):
         return False
-    try:
-        os.kill(server.pid, signal.SIGTERM)
-    except OSError:
+    if not processes.terminate(server.pid):
         return False
     deadline = time.monotonic() + wait_s
     while wait_s > 0 and pid_alive(server.pid) and time.monotonic() < deadline:

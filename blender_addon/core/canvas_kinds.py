@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..shot_bundle import CANVAS_KINDS  # one list of canvas kinds: the bundle schema's
-from .camera import Intrinsics
+from .camera_projection import Intrinsics
 from .canvas import compose_control
 from .depth import BACKGROUND_DEPTH, shot_depth_range
 from .edges import CREASE_ANGLE, edges_canvas

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .camera import Intrinsics
+from .camera_projection import Intrinsics
 from .depth import BACKGROUND_DEPTH
 
 REFERENCE_SIDE = 512  # px: Canny draws 1 px lines at this smaller image side

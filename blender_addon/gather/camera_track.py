@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import bpy
 import numpy as np
 
-from ..core.camera import Intrinsics, intrinsics_from_blender, world_to_camera_opencv
+from ..core.camera_projection import Intrinsics, intrinsics_from_blender, world_to_camera_opencv
 
 
 @dataclass

@@ -22,7 +22,7 @@ import bpy
 import numpy as np
 
 from ..core.bundle import depth_in_metres
-from ..core.camera import normals_to_camera
+from ..core.camera_projection import normals_to_camera
 from ..core.canvas_kinds import CanvasOptions, FrameSample, frame_needs
 from ..core.hand_face import hand_face_warnings
 from ..core.openpose import BONE_MAP_ANY, bone_map_for, check_bone_map, unmapped_rig_warning

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import bpy
 import numpy as np
 
-from ..core.camera import Intrinsics, project_points
+from ..core.camera_projection import Intrinsics, project_points
 from ..core.hand_face import face_world_points, hand_world_points
 from ..core.openpose import COCO18_NAMES, coco18_world_joints, keypoints_from_projection
 from ..core.openpose_json import Person

@@ -4,7 +4,6 @@ and Redo take."""
 from __future__ import annotations
 
 import functools
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -133,9 +132,7 @@ class LTX_OT_start_local_server(bpy.types.Operator):
     profile: StringProperty(name="Profile", description="Profile name ('' = the scene's)")
 
     def execute(self, context):
-        import shlex
-
-        from ..client import local_server
+        from ..client import local_server, processes
         from ..core.probe_cache import cache_dir
 
         prefs = addon_preferences(context)
@@ -143,7 +140,7 @@ class LTX_OT_start_local_server(bpy.types.Operator):
             profile = find_profile(self.profile or context.scene.ltx_render.profile, context)
             server, message = local_server.start_for_address(
                 profile.address, bpy.path.abspath(prefs.local_model).rstrip("/\\") if prefs.local_model else "",
-                command=shlex.split(prefs.local_command, posix=os.name != "nt"), state_path=cache_dir() / "local-server.json",
+                command=processes.split_command(prefs.local_command), state_path=cache_dir() / "local-server.json",
                 log_path=cache_dir() / "local-server.log", idle_exit_s=60.0 * prefs.local_idle_minutes)
         except (LookupError, ValueError, RuntimeError, OSError) as exc:
             self.report({"ERROR"}, str(exc))

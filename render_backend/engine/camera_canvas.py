@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from .camera import check_camera_track, relative_poses
+from .camera_moves import check_camera_track, relative_poses
 from .request import CameraFrame
 
 CANVAS_VERSION = "ltx-camera-canvas/1"

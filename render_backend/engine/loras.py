@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..media import sha256_of
-from .camera import PRESETS as CAMERA_MOVES
+from .camera_moves import PRESETS as CAMERA_MOVES
 from .contract import LoraCapability
 from .request import CANVAS_KINDS, LoraMismatch
 

@@ -35,7 +35,7 @@ from .convert import ShotError, manifest_to_request
 from .cost import CostMeter
 from .errors import incident
 from .storage import StorageError, StorageGuard, is_storage_failure, storage_error
-from .store import CANCELLED, DONE, ENCODING, FAILED, QUEUED, RUNNING, JobRecord, JobStore
+from .store import CANCELLED, DONE, ENCODING, FAILED, QUEUED, RUNNING, JobStore, StoredJob
 from .upload import load_controls
 
 log = logging.getLogger("render_backend.server")
@@ -309,7 +309,7 @@ class JobRunner:
         except StorageError:
             self.store.remember(job_id, state, message, error_code=error_code, artifacts=artifacts)
 
-    def _write_outputs(self, job: JobRecord, result: RenderResult, timings: dict) -> list[dict]:
+    def _write_outputs(self, job: StoredJob, result: RenderResult, timings: dict) -> list[dict]:
         m = job.manifest
         sidecar = result_sidecar(m, result, model=self.model_info(), timings=timings,
                                  job_id=job.job_id, request_id=job.request_id)

@@ -74,7 +74,10 @@ def now_ms() -> int:
 
 
 @dataclass
-class JobRecord:
+class StoredJob:
+    """One job as the server's SQLite store holds it (the add-on's own record of a job it sent is
+    blender_addon.core.jobs.JobRecord)."""
+
     job_id: str
     request_id: str
     manifest: pb.ShotManifest
@@ -177,7 +180,7 @@ class JobStore:
         return self.job_dir(job_id) / "outputs"
 
     # ------------------------------------------------------------ create / read
-    def create(self, manifest: pb.ShotManifest, manifest_sha256: str, incoming: Path) -> tuple[JobRecord, bool]:
+    def create(self, manifest: pb.ShotManifest, manifest_sha256: str, incoming: Path) -> tuple[StoredJob, bool]:
         """Insert a QUEUED job whose inputs are in `incoming` (moved into jobs/<job_id>).
 
         Returns (job, created). With a request_id already in the store the existing job is
@@ -221,15 +224,15 @@ class JobStore:
             except sqlite3.Error as e:
                 raise self._failure(e, "reading the job database") from None
 
-    def get(self, job_id: str) -> Optional[JobRecord]:
+    def get(self, job_id: str) -> Optional[StoredJob]:
         with self._reading():
             return self._get(job_id)
 
-    def get_by_request(self, request_id: str) -> Optional[JobRecord]:
+    def get_by_request(self, request_id: str) -> Optional[StoredJob]:
         with self._reading():
             return self._get_by_request(request_id)
 
-    def list(self, limit: int = 50, states: tuple[int, ...] = ()) -> list[JobRecord]:
+    def list(self, limit: int = 50, states: tuple[int, ...] = ()) -> list[StoredJob]:
         """Newest first."""
         q, args = "SELECT * FROM jobs", []
         if states:
@@ -361,22 +364,22 @@ class JobStore:
         shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
 
     # ------------------------------------------------------------ rows
-    def _get(self, job_id: str) -> Optional[JobRecord]:
+    def _get(self, job_id: str) -> Optional[StoredJob]:
         r = self._db.execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
         return self._row(r) if r else None
 
-    def _get_by_request(self, request_id: str) -> Optional[JobRecord]:
+    def _get_by_request(self, request_id: str) -> Optional[StoredJob]:
         r = self._db.execute("SELECT * FROM jobs WHERE request_id = ?", (request_id,)).fetchone()
         return self._row(r) if r else None
 
-    def _row(self, r) -> JobRecord:
+    def _row(self, r) -> StoredJob:
         d = dict(r)  # sqlite3.Row
         pending = self._pending.get(d["job_id"])
         if pending is not None:  # what the database will say once it can be written
             d.update({k: v for k, v in pending.items() if v is not None})
             d["artifacts"] = json.dumps(pending["artifacts"] or [])
         manifest = pb.ShotManifest.FromString(d["manifest"])
-        return JobRecord(job_id=d["job_id"], request_id=d["request_id"] or "", manifest=manifest,
+        return StoredJob(job_id=d["job_id"], request_id=d["request_id"] or "", manifest=manifest,
                          manifest_sha256=d["manifest_sha256"], state=d["state"], message=d["message"],
                          error_code=d["error_code"], camera_move=d["camera_move"],
                          artifacts=json.loads(d["artifacts"]), attempts=d["attempts"],

@@ -12,7 +12,7 @@ bpy = pytest.importorskip("bpy")
 from bpy_extras.object_utils import world_to_camera_view  # noqa: E402
 from mathutils import Vector  # noqa: E402
 
-from blender_addon.core.camera import project_points, render_size  # noqa: E402
+from blender_addon.core.camera_projection import project_points, render_size  # noqa: E402
 from blender_addon.gather.camera_track import sample_camera  # noqa: E402
 
 from . import scenes  # noqa: E402

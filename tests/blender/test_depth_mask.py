@@ -9,7 +9,7 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from blender_addon.core.camera import intrinsics_from_blender  # noqa: E402
+from blender_addon.core.camera_projection import intrinsics_from_blender  # noqa: E402
 from blender_addon.gather import gl_probe  # noqa: E402
 from blender_addon.gather.depth_mask import DepthMaskRenderer  # noqa: E402
 from blender_addon.gather.export import iter_export_shot  # noqa: E402

@@ -8,7 +8,7 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from blender_addon.core.camera import intrinsics_from_blender  # noqa: E402
+from blender_addon.core.camera_projection import intrinsics_from_blender  # noqa: E402
 from blender_addon.gather.depth_mask import DepthMaskRenderer  # noqa: E402
 from blender_addon.gather.gl_probe import workbench_available  # noqa: E402
 from blender_addon.gather.targets import TargetError, resolve_armatures, resolve_targets  # noqa: E402

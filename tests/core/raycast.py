@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from blender_addon.core.camera import Intrinsics
+from blender_addon.core.camera_projection import Intrinsics
 
 
 def rotation(rx: float = 0.0, ry: float = 0.0, rz: float = 0.0) -> np.ndarray:

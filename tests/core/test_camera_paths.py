@@ -8,13 +8,17 @@ import math
 import numpy as np
 import pytest
 
-from blender_addon.core.camera import intrinsics_from_blender, project_points, world_to_camera_opencv
 from blender_addon.core.camera_paths import (
     CameraPath,
     CameraPose,
     camera_poses,
     parse_path_kinds,
     random_path,
+)
+from blender_addon.core.camera_projection import (
+    intrinsics_from_blender,
+    project_points,
+    world_to_camera_opencv,
 )
 from blender_addon.core.dataset import plan_clips
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from blender_addon.core.camera import Intrinsics
+from blender_addon.core.camera_projection import Intrinsics
 from blender_addon.core.canvas_kinds import FrameSample, clip_canvases
 from blender_addon.core.edges import edge_lines, line_canvas
 

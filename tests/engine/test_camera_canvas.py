@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from render_backend.engine.camera import relative_poses
 from render_backend.engine.camera_canvas import (
     CANVAS_VERSION,
     canvas_rays,
@@ -15,8 +14,9 @@ from render_backend.engine.camera_canvas import (
     quantize,
     trajectory_canvas,
 )
+from render_backend.engine.camera_moves import relative_poses
 
-from .test_camera import BASE_CENTRE, FOCAL, HEIGHT, WIDTH, dolly_zoom, frame, track
+from .test_camera_moves import BASE_CENTRE, FOCAL, HEIGHT, WIDTH, dolly_zoom, frame, track
 
 REF_W, REF_H = WIDTH // 4, HEIGHT // 4  # a factor-4 reference canvas: 192 x 128
 

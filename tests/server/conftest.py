@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from render_backend.client import RenderClient
+from render_backend.client import ServiceClient
 from render_backend.proto import render_pb2 as pb
 from render_backend.server.app import BackgroundServer
 from render_backend.server.config import ServerConfig
@@ -20,7 +20,7 @@ torch.set_num_threads(1)
 SLOW = {"num_frames": 65, "width": 128, "height": 128, "steps": 150}
 
 
-def wait_serving(client: RenderClient, timeout: float = 60) -> None:
+def wait_serving(client: ServiceClient, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while client.health() != "SERVING":
         assert time.monotonic() < deadline, "server did not report SERVING"
@@ -32,7 +32,7 @@ def running_server(engine, data_dir: Path, **config):
     """A BackgroundServer on a free loopback port + a connected client (waits for SERVING)."""
     cfg = ServerConfig(host="127.0.0.1", port=0, data_dir=data_dir, **{"heartbeat_s": 0.5, **config})
     server = BackgroundServer(engine, cfg).start()
-    client = RenderClient(server.address, token=cfg.token)
+    client = ServiceClient(server.address, token=cfg.token)
     try:
         wait_serving(client)
         yield server, client
@@ -48,7 +48,7 @@ def served(engine, tmp_path_factory):
         yield pair
 
 
-def wait_state(client: RenderClient, job_id: str, states: tuple[int, ...], timeout: float = 60,
+def wait_state(client: ServiceClient, job_id: str, states: tuple[int, ...], timeout: float = 60,
                min_step: int = 1) -> pb.JobEvent:
     """Watch until the job reaches one of `states` (RUNNING: with at least `min_step` denoising steps done)."""
     call = client.watch(job_id, timeout=timeout)

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from render_backend.client import RenderClient
+from render_backend.client import ServiceClient
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,14 +39,14 @@ class ServeProcess:
         self.args = [sys.executable, "-m", "render_backend.cli", "serve", "--model", str(model),
                      "--data-dir", str(data_dir), "--port", str(self.port), "--heartbeat", "0.5", *extra]
         self.proc: subprocess.Popen | None = None
-        self.client: RenderClient | None = None
+        self.client: ServiceClient | None = None
 
     def start(self, timeout: float = 120, until: tuple[str, ...] = ("SERVING",)) -> ServeProcess:
         """Start and wait until health reports one of `until` (NOT_SERVING: the port is open, the model loads)."""
         env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.args, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
-        self.client = RenderClient(self.address, timeout=10)
+        self.client = ServiceClient(self.address, timeout=10)
         deadline = time.monotonic() + timeout
         while True:  # the port opens after the imports, SERVING follows once the weights are loaded
             try:

@@ -13,7 +13,7 @@ import time
 import grpc
 import pytest
 
-from render_backend.client import RenderClient
+from render_backend.client import ServiceClient
 from render_backend.demo import synthetic_shot
 from render_backend.proto import render_pb2 as pb
 
@@ -36,7 +36,7 @@ class _HealthWatch:
     """Polls health from its own thread; keeps the slowest answer."""
 
     def __init__(self, address: str):
-        self.client = RenderClient(address, timeout=10)
+        self.client = ServiceClient(address, timeout=10)
         self.slowest = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -62,7 +62,7 @@ def _hostile_upload(address: str, kind: str) -> str:
     m, controls, _ = synthetic_shot(9, 64, 64, steps=1, with_mask=False)
     png = {"bomb": lambda: bomb_png(9000, 9000), "header": lambda: header_only_png(65535, 65535),
            "oversized": lambda: controls[0] + b"\0" * (4 * 2**20)}[kind]()
-    with RenderClient(address, timeout=60) as client:
+    with ServiceClient(address, timeout=60) as client:
         with pytest.raises(grpc.RpcError) as err:
             client.submit(m, [png] * 9, [], chunk_bytes=256 * 1024)
     return assert_deliberate(err.value)[0]
@@ -85,7 +85,7 @@ def test_hostile_uploads_keep_the_server_memory_bounded_and_health_fast(serve):
 def _one_client(address: str, i: int, out) -> dict:
     m, controls, masks = synthetic_shot(9, 64, 64, steps=1, seed=1000 + i, shot_name=f"load_{i:02d}",
                                         prompt=f"shot {i}: a red ball rolls past a grey box")
-    with RenderClient(address, timeout=60) as client:
+    with ServiceClient(address, timeout=60) as client:
         t0 = time.monotonic()
         job = client.submit(m, controls, masks)
         final = client.wait(job.job_id, timeout=300)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from render_backend.client import RenderClient
+from render_backend.client import ServiceClient
 from render_backend.demo import synthetic_shot
 from render_backend.media import sha256_of
 from render_backend.proto import render_pb2 as pb
@@ -36,7 +36,7 @@ def test_killed_server_keeps_done_results_and_requeues_the_running_job(engine, t
                              "--data-dir", str(data), "--port", str(port), "--heartbeat", "0.5"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        with RenderClient(f"127.0.0.1:{port}") as client:
+        with ServiceClient(f"127.0.0.1:{port}") as client:
             deadline = time.monotonic() + 90
             while True:  # the port opens after imports; then SERVING after the weights load
                 try:

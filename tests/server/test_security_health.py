@@ -10,7 +10,7 @@ import grpc
 import pytest
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
-from render_backend.client import RenderClient
+from render_backend.client import ServiceClient
 from render_backend.demo import synthetic_shot
 from render_backend.engine.ltx2.engine import LTX2Engine
 from render_backend.proto import render_pb2 as pb
@@ -35,7 +35,7 @@ def test_token_is_required_for_every_rpc_except_health(engine, tmp_path):
         job = client.submit(*synthetic_shot(9, 64, 64, steps=1))
         client.wait(job.job_id, timeout=60)
         for token, words in [(None, "this server needs a token"), ("wrong", "the token was not accepted")]:
-            with RenderClient(server.address, token=token) as other:
+            with ServiceClient(server.address, token=token) as other:
                 assert other.health() == "SERVING"  # health needs no token
                 calls = [other.capabilities, other.list_jobs, lambda: list(other.watch(job.job_id)),
                          lambda: other.cancel(job.job_id),
@@ -84,10 +84,10 @@ def test_tls_serves_clients_that_trust_the_certificate(engine, tmp_path):
     cert, key = _self_signed(tmp_path)
     cfg = ServerConfig(host="127.0.0.1", port=0, data_dir=tmp_path / "data", tls_cert=cert, tls_key=key)
     with BackgroundServer(engine, cfg) as server:
-        with RenderClient(f"localhost:{server.port}", root_cert=cert, timeout=10) as client:
+        with ServiceClient(f"localhost:{server.port}", root_cert=cert, timeout=10) as client:
             wait_serving(client)
             assert client.capabilities().protocol_version == "2.1"
-        with RenderClient(f"localhost:{server.port}", timeout=3) as plain:  # no TLS: cannot talk
+        with ServiceClient(f"localhost:{server.port}", timeout=3) as plain:  # no TLS: cannot talk
             code, _ = _code(plain.capabilities)
             assert code == "UNAVAILABLE"
 
@@ -117,7 +117,7 @@ def test_health_is_not_serving_while_the_model_loads_then_serving(tiny_model, tm
     gate = threading.Event()
     cfg = ServerConfig(host="127.0.0.1", port=0, data_dir=tmp_path, heartbeat_s=0.5)
     with BackgroundServer(_GatedEngine(str(tiny_model), gate=gate), cfg) as server:
-        with RenderClient(server.address) as client:
+        with ServiceClient(server.address) as client:
             assert client.health() == "NOT_SERVING"
             assert client.health("ltxrender.v1.RenderService") == "NOT_SERVING"
             assert _code(client.capabilities) == ("UNAVAILABLE", "model is loading, retry in a few seconds")
@@ -134,7 +134,7 @@ def test_a_model_that_fails_to_load_is_reported_and_the_server_stays_up(tiny_mod
     gate.set()
     cfg = ServerConfig(host="127.0.0.1", port=0, data_dir=tmp_path)
     with BackgroundServer(_GatedEngine(str(tiny_model), gate=gate, fail=True), cfg) as server:
-        with RenderClient(server.address) as client:
+        with ServiceClient(server.address) as client:
             for _ in range(100):
                 code, details = _code(client.capabilities)
                 if "failed to load" in details:

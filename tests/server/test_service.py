@@ -12,7 +12,7 @@ import grpc
 import pytest
 
 from render_backend import media
-from render_backend.client import RenderClient
+from render_backend.client import ServiceClient
 from render_backend.demo import synthetic_shot
 from render_backend.engine.ltx2.engine import LTX2Engine
 from render_backend.engine.request import OutOfMemory
@@ -151,7 +151,7 @@ def test_second_client_reattaches_to_a_running_job_and_after_it_ends(served):
     job = submitter.submit(m, controls, masks)
     first = wait_state(submitter, job.job_id, (pb.JOB_STATE_RUNNING,))
     submitter_events_stopped_at = first.step
-    with RenderClient(server.address) as other:
+    with ServiceClient(server.address) as other:
         events = list(other.watch(job.job_id, timeout=120))
         assert events[0].state == pb.JOB_STATE_RUNNING and events[0].step >= submitter_events_stopped_at
         assert events[-1].state == pb.JOB_STATE_DONE and len(events[-1].artifacts) == 3
@@ -166,10 +166,10 @@ def test_second_client_reattaches_to_a_running_job_and_after_it_ends(served):
 def test_cancel_from_another_client_after_the_submitter_disconnected(served):
     server, _ = served
     m, controls, masks = _slow_shot()
-    submitter = RenderClient(server.address)
+    submitter = ServiceClient(server.address)
     job = submitter.submit(m, controls, masks)
     submitter.close()
-    with RenderClient(server.address) as other:
+    with ServiceClient(server.address) as other:
         ev = wait_state(other, job.job_id, (pb.JOB_STATE_RUNNING,), min_step=3)
         assert other.cancel(job.job_id) == pb.JOB_STATE_CANCELLED
         final = list(other.watch(job.job_id, timeout=10))[-1]

@@ -95,7 +95,7 @@ def _plan_control(req: RenderRequest, index: int, control: ControlInput, registr
 
 
 def _classify(req: RenderRequest) -> dict:
-    from ..camera import classify_camera_move
+    from ..camera_moves import classify_camera_move
 
     if not req.camera.frames:
         return {"move": None, "preset": None, "confidence": 0.0, "details": {}}

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from ..camera import PRESETS as CAMERA_PRESET_MOVES
+from ..camera_moves import PRESETS as CAMERA_PRESET_MOVES
 
 SEED = 1234
 LORA_RANK = 4

@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pytest
 
-from render_backend.engine.camera import camera_track_from_json, classify_camera_move, relative_poses
+from render_backend.engine.camera_moves import camera_track_from_json, classify_camera_move, relative_poses
 from render_backend.engine.request import CameraFrame
 
 # Rows: camera x (right), y (down), z (forward) in world coordinates.

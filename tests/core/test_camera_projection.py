@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from blender_addon.core.camera import (
+from blender_addon.core.camera_projection import (
     intrinsics_from_blender,
     project_points,
     resolve_sensor_fit,
