@@ -9,7 +9,9 @@ from the model's size until it has run a job, then measured on its own jobs); th
 Tokens (LTX-2): one per latent cell of 32 x 32 pixels x 8 frames (the first frame alone), so a
 shot of W x H x F has (F - 1) / 8 + 1 latent frames of (W / 32) x (H / 32) cells. Two stages: stage
 1 at half size with the reference canvases, a 3-step refine at full size without them. A reference
-canvas of downscale factor f adds the tokens of a (W1 / f) x (H1 / f) clip (W1: stage 1's width).
+canvas of downscale factor f adds the tokens of a (W1 / f) x (H1 / f) clip (W1: stage 1's width);
+one with a temporal scale S (the LoRA's reference_temporal_scale_factor) reads frame 0 and every
+S-th frame after it: (F - 1) / (8 S) + 1 latent frames.
 
 Seconds of one transformer pass over N tokens grow as N (the linear layers) plus N^2 (attention):
     pass_seconds(N) = c * N * (1 + N / attention_tokens)
@@ -81,9 +83,11 @@ def _attention_factor(tokens: float, attention_tokens: float) -> float:
 
 
 def latent_tokens(width: int, height: int, num_frames: int, cell: int = LATENT_CELL,
-                  frame_step: int = FRAME_STEP) -> int:
-    """Tokens of a W x H x F clip: latent frames x latent rows x latent columns."""
-    return ((max(int(num_frames), 1) - 1) // frame_step + 1) * (int(height) // cell) * (int(width) // cell)
+                  frame_step: int = FRAME_STEP, temporal_scale: int = 1) -> int:
+    """Tokens of a W x H x F clip: latent frames x latent rows x latent columns (a reference read at
+    temporal_scale S has (F - 1) / (8 S) + 1 latent frames, as the engine's references.latent_grid)."""
+    frames = (max(int(num_frames), 1) - 1) // (frame_step * max(int(temporal_scale), 1)) + 1
+    return frames * (int(height) // cell) * (int(width) // cell)
 
 
 @dataclass(frozen=True)
@@ -94,11 +98,15 @@ class ShotTokens:
 
 
 def shot_tokens(width: int, height: int, num_frames: int, stages: int = 1,
-                reference_factors: tuple[int, ...] = ()) -> ShotTokens:
+                reference_factors: tuple[int, ...] = (),
+                reference_temporal_scales: tuple[int, ...] = ()) -> ShotTokens:
     """Token counts of a shot of width x height x num_frames rendered in `stages` (1 or 2), with one
-    reference canvas per factor in reference_factors."""
+    reference canvas per factor in reference_factors, read at the temporal scale of the same place
+    in reference_temporal_scales (1 where it is shorter)."""
     w1, h1 = (width // 2, height // 2) if stages == 2 else (width, height)
-    refs = sum(latent_tokens(w1 // f, h1 // f, num_frames) for f in reference_factors if f)
+    scales = tuple(reference_temporal_scales) + (1,) * len(reference_factors)
+    refs = sum(latent_tokens(w1 // f, h1 // f, num_frames, temporal_scale=scales[i] or 1)
+               for i, f in enumerate(reference_factors) if f)
     full = latent_tokens(width, height, num_frames)
     return ShotTokens(stage_1=latent_tokens(w1, h1, num_frames) + refs, stage_2=full if stages == 2 else 0,
                       target=full)
@@ -119,14 +127,17 @@ class Estimate:
 
 
 def estimate_shot(cost: CostModel, width: int, height: int, num_frames: int, steps: int, stages: int = 1,
-                  reference_factors: tuple[int, ...] = ()) -> Estimate:
+                  reference_factors: tuple[int, ...] = (),
+                  reference_temporal_scales: tuple[int, ...] = ()) -> Estimate:
     """Seconds and peak device bytes of one shot on the server that reported `cost`.
 
     steps: stage-1 denoising steps; stages: 1 (one stage at full size) or 2 (half-size stage 1 +
     upsampler + cost.refine_steps at full size); reference_factors: the reference_downscale_factor
-    of each control canvas (its tokens ride in stage 1).
+    of each control canvas (its tokens ride in stage 1); reference_temporal_scales: the
+    reference_temporal_scale_factor of each, in the same order (1 where missing). Guidance passes
+    run one after another: seconds grow with passes_per_step, the peak does not.
     """
-    tokens = shot_tokens(width, height, num_frames, stages, reference_factors)
+    tokens = shot_tokens(width, height, num_frames, stages, reference_factors, reference_temporal_scales)
     seconds = cost.fixed_seconds + steps * cost.passes_per_step * cost.pass_seconds(tokens.stage_1)
     if stages == 2:
         seconds += cost.refine_steps * cost.pass_seconds(tokens.stage_2)

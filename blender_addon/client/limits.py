@@ -31,6 +31,8 @@ def server_limits(caps: pb.Capabilities) -> dict:
         "max_frames": caps.max_frames,
         "reference_factors": {lo.name: lo.reference_downscale_factor or 1 for lo in caps.loras
                               if lo.kind in reads_canvas},
+        "reference_temporal_scales": {lo.name: lo.reference_temporal_scale_factor for lo in caps.loras
+                                      if lo.kind in reads_canvas and lo.reference_temporal_scale_factor > 1},
         "canvases": {lo.name: lo.canvas for lo in caps.loras if lo.kind == pb.LORA_KIND_CONTROL and lo.canvas},
         "bases": {lo.name: lo.base_model for lo in caps.loras if lo.base_model},
         "model_generation": caps.model_generation,
@@ -150,6 +152,26 @@ def snap_size_for(width: int, height: int, limits: dict, control_lora: str = "",
     if width % multiple or height % multiple:
         reasons.append(why)
     return new_w, new_h, f"{', '.join(changes)}: {'; '.join(reasons)}"
+
+
+def reference_canvases(limits: dict, control_lora: str, has_control: bool, camera_mode: str = "",
+                        trajectory_lora: str = "", fallback_factor: int = 1) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(reference_downscale_factor, reference_temporal_scale_factor) of each canvas a shot sends, for
+    the estimate: the control canvas (when there is a control: a LoRA, or targets for the server's
+    default one) and the camera trajectory canvas (Trajectory mode). A LoRA the server has not
+    reported counts at fallback_factor (control) and is left out (trajectory)."""
+    factors, scales = [], []
+    known = limits.get("reference_factors") or {}
+    temporal = limits.get("reference_temporal_scales") or {}
+    if has_control:
+        factors.append(int(known.get(control_lora) or 0) or int(fallback_factor) or 1)
+        scales.append(int(temporal.get(control_lora) or 1))
+    if camera_mode == "trajectory":
+        name = _trajectory_or_only_one(trajectory_lora, limits)
+        if known.get(name):
+            factors.append(int(known[name]))
+            scales.append(int(temporal.get(name) or 1))
+    return tuple(factors), tuple(scales)
 
 
 def canvas_size_for(control_lora: str, limits: dict, width: int, height: int, fallback_factor: int = 1

@@ -125,7 +125,7 @@ def render_settings(quality: str, width: int, height: int, num_frames: int, limi
 
 
 def estimate_line(settings: RenderSettings, limits: dict, where: str = "",
-                  reference_factors: tuple[int, ...] = ()) -> str:
+                  reference_factors: tuple[int, ...] = (), reference_temporal_scales: tuple[int, ...] = ()) -> str:
     """"≈ 14 s, 9.2 GiB on gpu-box (measured)" from the cost model the server reported at the last
     Test connection (limits["cost_model"]); "" when it reported none (older server, not asked yet)."""
     from ..shot_cost import CostModel, estimate_shot
@@ -135,5 +135,5 @@ def estimate_line(settings: RenderSettings, limits: dict, where: str = "",
         return ""
     stages = settings.estimate_stages or 1
     est = estimate_shot(cost, settings.width, settings.height, settings.num_frames, settings.estimate_steps,
-                        stages, reference_factors)
+                        stages, reference_factors, reference_temporal_scales)
     return est.text(where)

@@ -17,7 +17,7 @@ from bpy.props import (
     StringProperty,
 )
 
-from ..client.limits import frames_problem, snap_size_for
+from ..client.limits import frames_problem, reference_canvases, snap_size_for
 from ..core import jobs
 from ..core.planning import snap_frames
 from ..core.preview import RenderSettings, estimate_line, render_settings
@@ -126,9 +126,10 @@ def quality_notes(scene: bpy.types.Scene, limits: dict) -> tuple[str, str]:
     except ValueError:
         return "", ""  # the frame and size notes say why
     control_lora = settings.control_lora.strip()
-    factor = int((limits.get("reference_factors") or {}).get(control_lora) or 0) if control_lora else 0
-    factors = (factor or settings.reference_downscale_factor,) if control_lora or settings.targets else ()
-    return effective.summary(), estimate_line(effective, limits, settings.profile, factors)
+    factors, scales = reference_canvases(limits, control_lora, bool(control_lora or settings.targets),
+                                         settings.camera_mode, settings.camera_trajectory.strip(),
+                                         settings.reference_downscale_factor)
+    return effective.summary(), estimate_line(effective, limits, settings.profile, factors, scales)
 
 
 def render_settings_for(scene: bpy.types.Scene, num_frames: int, quality: str = "",

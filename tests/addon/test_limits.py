@@ -10,6 +10,7 @@ import pytest
 
 from blender_addon.client.limits import (
     canvas_size_for,
+    reference_canvases,
     reference_size_for,
     server_limits,
     size_rule,
@@ -41,6 +42,20 @@ def test_server_limits_give_each_canvas_loras_factor_and_the_stage_rule():
     assert canvas_size_for("depth", limits, 768, 512) == (192, 128)
     assert canvas_size_for("", limits, 768, 512, fallback_factor=2) == (384, 256)  # no LoRA: the panel's factor
     assert canvas_size_for("unknown", {}, 768, 512, fallback_factor=1) == (768, 512)  # never tested the connection
+
+
+def test_the_estimate_counts_each_canvas_the_shot_sends_at_its_factor_and_temporal_scale():
+    limits = json.loads(json.dumps(server_limits(_caps(
+        pb.LoraInfo(name="pose_x2", kind=CONTROL, reference_downscale_factor=2, reference_temporal_scale_factor=2),
+        pb.LoraInfo(name="traj", kind=TRAJECTORY, reference_downscale_factor=4)))))
+    assert limits["reference_temporal_scales"] == {"pose_x2": 2}  # 1 (every frame) is left out
+    assert reference_canvases(limits, "pose_x2", True, "auto") == ((2,), (2,))
+    # Trajectory mode adds the trajectory canvas ('' = the server's only one); no control, no control canvas.
+    assert reference_canvases(limits, "pose_x2", True, "trajectory", "") == ((2, 4), (2, 1))
+    assert reference_canvases(limits, "", False, "trajectory", "traj") == ((4,), (1,))
+    # Before a Test connection: the panel's factor for the control, nothing for an unknown trajectory LoRA.
+    assert reference_canvases({}, "depth", True, "trajectory", "mine", fallback_factor=3) == ((3,), (1,))
+    assert reference_canvases(limits, "", False, "auto") == ((), ())
 
 
 def test_size_note_names_the_control_loras_canvas():

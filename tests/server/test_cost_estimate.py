@@ -42,6 +42,24 @@ def test_estimate_grows_with_tokens_steps_and_stages():
     assert [format_seconds(s) for s in (4.25, 14.2, 125, 3800)] == ["4.2 s", "14 s", "2 min 5 s", "1 h 3 min"]
 
 
+def test_reference_tokens_agree_with_the_engines_latent_grid_at_every_factor_and_temporal_scale():
+    from render_backend.engine.ltx2.references import latent_grid
+
+    w, h = 768, 512
+    for frames in (9, 17, 57, 121):
+        for factor in (1, 2, 4):
+            for scale in (1, 2, 3):
+                f, r, c = latent_grid(frames, w, h, factor, scale)
+                tokens = shot_tokens(w, h, frames, 1, (factor,), (scale,))
+                assert tokens.stage_1 - shot_tokens(w, h, frames, 1).stage_1 == f * r * c, (frames, factor, scale)
+    # A LoRA read at temporal scale 2 costs fewer reference tokens, so less time, than every frame.
+    every = estimate_shot(COST, w, h, 121, 8, 1, (1,))
+    halved = estimate_shot(COST, w, h, 121, 8, 1, (1,), (2,))
+    assert halved.tokens.stage_1 == every.tokens.stage_1 - (16 - 8) * 16 * 24 and halved.seconds < every.seconds
+    # The scales line up with the factors; a missing one is 1.
+    assert shot_tokens(w, h, 121, 1, (1, 4), (2,)) == shot_tokens(w, h, 121, 1, (1, 4), (2, 1))
+
+
 def test_cost_model_round_trips_through_get_capabilities_and_a_job_measures_it(engine, tmp_path):
     with running_server(engine, tmp_path / "data") as (server, client):
         before = client.capabilities()
