@@ -219,7 +219,7 @@ def add_render_parser(subparsers) -> None:
     p.add_argument("--timeout", type=float, default=3600.0, help="give up (and cancel) after N seconds")
     p.add_argument("--preview", dest="quality", action="store_const", const="preview", default="",
                    help="fast preview: half size, one stage, fewer steps where the model allows, every frame "
-                   "(the panel's Quality: Preview; --animation always renders Final)")
+                   "(the panel's Quality: Preview; with --animation too)")
     p.add_argument("--final", dest="quality", action="store_const", const="final",
                    help="the full settings, whatever the .blend's Quality says")
     p.set_defaults(run=run_render)
@@ -307,6 +307,11 @@ def add_render_animation_parser(subparsers) -> None:
     p.add_argument("--strength", type=float, default=0.5, help="continuity strength in [0, 1] (default 0.5)")
     p.add_argument("--markers", action="store_true", help="start a new shot at every timeline marker")
     p.add_argument("--image-sequence", action="store_true", help="also write each take as NNNNNN.png frames")
+    p.add_argument("--preview", dest="quality", action="store_const", const="preview", default="",
+                   help="fast preview: every window at half size, one stage, fewer steps where the model allows "
+                   "(default: the .blend's Quality); the takes' strips cover the Final size")
+    p.add_argument("--final", dest="quality", action="store_const", const="final",
+                   help="the full settings, whatever the .blend's Quality says")
     p.add_argument("--progress", choices=["text", "json"], default="text",
                    help="json: one JSON object per event on stdout, for farm managers")
     p.add_argument("--timeout", type=float, default=24 * 3600.0, help="stop following after N seconds (the "
@@ -345,7 +350,7 @@ def run_render_animation(args: argparse.Namespace) -> int:
             tls=args.tls, ca_cert=args.ca, scene_name=args.scene, prompt=args.prompt, control_lora=args.control_lora,
             kind=args.kind, max_frames=args.max_frames, overlap=args.overlap, strength=args.strength,
             markers=args.markers, image_sequence=args.image_sequence, timeout_s=args.timeout, progress=progress,
-            say=say)
+            say=say, quality=args.quality)
     except RuntimeError as exc:
         print(f"render-animation failed: {exc}", file=sys.stderr)
         return 1

@@ -202,10 +202,12 @@ def render_animation_blend(blend: Path, *, out_dir: Path, servers: list[str], fr
                            tls: bool = False, ca_cert: str = "", scene_name: str = "", prompt: str = "",
                            control_lora: str = "", kind: str = "", max_frames: int = 121, overlap: int = 17,
                            strength: float = 0.5, markers: bool = False, image_sequence: bool = False,
-                           timeout_s: float = 24 * 3600.0, progress=None, say=print) -> AnimationResult:
+                           timeout_s: float = 24 * 3600.0, progress=None, say=print,
+                           quality: str = "") -> AnimationResult:
     """Render a range of `blend` as continuous takes on `servers` (shots spread over them), into
     out_dir (animation.json, one folder per shot, the .blend copy with the takes in its sequencer).
-    Rerunning with the same out_dir resumes. Raises ValueError for input the user must fix."""
+    quality: "preview" or "final" ("" = the .blend's Quality). Rerunning with the same out_dir resumes.
+    Raises ValueError for input the user must fix."""
     import bpy
 
     from .client.profiles import ServerProfile
@@ -256,7 +258,7 @@ def render_animation_blend(blend: Path, *, out_dir: Path, servers: list[str], fr
     profiles: list[ServerProfile] = [item.to_profile() for item in items]
     runner = AnimationRender(scene, profiles, ranges, out_dir, max_frames=most - (most - 1) % 8, overlap=overlap,
                              strength=strength, markers=[m.frame for m in scene.timeline_markers] if markers else [],
-                             image_sequence=image_sequence, progress=progress)
+                             image_sequence=image_sequence, progress=progress, quality=quality or settings.quality)
     if runner.resumed:
         job = runner.job
         say(f"resuming {out_dir / an.JOB_FILE}: {job.windows_done} of {job.windows_total} windows already done")

@@ -130,3 +130,47 @@ def test_a_server_killed_halfway_restarts_and_the_rerun_completes(scene_and_mode
         _check_take(out)
     finally:
         server.stop()
+
+
+CHECK_STRIPS = """
+import json, sys, bpy
+bpy.ops.wm.open_mainfile(filepath=sys.argv[1])
+seq = bpy.context.scene.sequence_editor
+strips = seq.strips_all if hasattr(seq, "strips_all") else seq.sequences_all
+print(json.dumps([[s.type, s.frame_final_start, s.frame_final_end, getattr(getattr(s, "transform", None), "scale_x", 0),
+                   getattr(getattr(s, "transform", None), "scale_y", 0)] for s in strips]))
+"""
+
+
+def test_render_animation_at_preview_renders_every_window_at_half_size_and_the_strip_covers_the_final(
+        scene_and_model, tmp_path):
+    """`render-animation --preview`: one quality for the whole job (each window continues from a tail
+    of its own size), the take at half size with every frame and its sound, the strip scaled to the
+    Final size; the same folder refuses a Final rerun instead of mixing sizes."""
+    blend, model = scene_and_model  # the panel's size: 768 x 512
+    with ServeProcess(model, tmp_path / "data") as server:  # the upsampler on: Final would be two stages
+        out = tmp_path / "out"
+        code, events = _run([*_command(blend, server.address, out), "--preview"])
+        assert code == 0, events[-3:]
+        assert json.loads((out / "animation.json").read_text())["quality"] == "preview"
+        take = out / "shot_0001-0057" / "take"
+        info = probe_mp4(take / "video.mp4")
+        assert (info.width, info.height, info.frames, info.fps) == (384, 256, 57, 24)
+        assert probe_wav(take / "audio.wav")[3] == pytest.approx(57 / 24, abs=1e-3)
+        windows = [j for j in server.client.list_jobs(limit=100) if j.request_id.startswith("win-")]
+        assert len(windows) == 3
+        for job in windows:  # each window: half size, one stage
+            path = server.client.fetch(job.job_id, pb.ARTIFACT_KIND_SIDECAR_JSON, tmp_path / f"{job.job_id}.json")
+            engine = json.loads(path.read_text())["engine"]
+            assert (engine["width"], engine["height"], engine["stages"]) == (384, 256, 1), engine
+        strips = json.loads(subprocess.run([sys.executable, "-c", CHECK_STRIPS, str(out / blend.name)], cwd=ROOT,
+                                           check=True, capture_output=True, text=True, timeout=120).stdout
+                            .strip().splitlines()[-1])
+        movie = [s for s in strips if s[0] == "MOVIE"]
+        assert len(movie) == 1 and movie[0][1:3] == [1, 58] and movie[0][3:] == [2.0, 2.0], strips
+        assert any(s[0] == "SOUND" and s[1:3] == [1, 58] for s in strips), strips
+        again = subprocess.run([*_command(blend, server.address, out), "--final"], cwd=ROOT, env=_env(),
+                               capture_output=True, text=True, timeout=300)
+        assert again.returncode != 0  # another quality in the same folder: refused, nothing rendered
+        assert "holds another animation" in again.stderr and "preview" in again.stderr, again.stderr[-800:]
+        assert len([j for j in server.client.list_jobs(limit=100) if j.request_id.startswith("win-")]) == 3

@@ -164,6 +164,9 @@ class AnimationJob:
     strength: float
     shots: list[ShotJob] = field(default_factory=list)
     schema: str = JOB_SCHEMA
+    # "final" or "preview" (core/preview.py): every window of a job is rendered at one quality, so
+    # each continues from a tail of its own size. Job files written before Preview existed are Final.
+    quality: str = "final"
 
     @property
     def windows_total(self) -> int:
@@ -193,10 +196,12 @@ class AnimationJob:
 
 def plan_animation(blend: str, scene: str, ranges: list[tuple[int, int]], *, max_frames: int = 121,
                    overlap: int = DEFAULT_OVERLAP, strength: float = DEFAULT_CONTINUITY_STRENGTH,
-                   markers: list[int] = ()) -> AnimationJob:
+                   markers: list[int] = (), quality: str = "final") -> AnimationJob:
     """A fresh job: the ranges (cut at markers) as shots, each cut into windows with new request ids."""
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"continuity strength must be in [0, 1] (got {strength}); 0.5 is ComfyUI's default")
+    if quality not in ("final", "preview"):
+        raise ValueError(f"quality must be final or preview (got {quality!r})")
     shots = []
     for start, end in ranges:
         for a, b in split_at_markers(start, end, list(markers)):
@@ -207,7 +212,7 @@ def plan_animation(blend: str, scene: str, ranges: list[tuple[int, int]], *, max
             shot.assembly_request_id = f"asm-{uuid.uuid4().hex[:24]}"
             shots.append(shot)
     return AnimationJob(blend=blend, scene=scene, ranges=list(ranges), max_frames=max_frames, overlap=overlap,
-                        strength=strength, shots=shots)
+                        strength=strength, shots=shots, quality=quality)
 
 
 def save_job(job: AnimationJob, folder: str | os.PathLike) -> Path:
@@ -237,9 +242,11 @@ def load_job(folder: str | os.PathLike) -> AnimationJob | None:
     return AnimationJob(**{**doc, "shots": shots})
 
 
-def same_request(job: AnimationJob, ranges: list[tuple[int, int]], max_frames: int, overlap: int) -> bool:
+def same_request(job: AnimationJob, ranges: list[tuple[int, int]], max_frames: int, overlap: int,
+                 quality: str = "final") -> bool:
     """True when a rerun asks for what the job file holds (then it resumes; else it refuses)."""
-    return (list(map(tuple, job.ranges)), job.max_frames, job.overlap) == (list(ranges), max_frames, overlap)
+    return (list(map(tuple, job.ranges)), job.max_frames, job.overlap, job.quality) == (
+        list(ranges), max_frames, overlap, quality)
 
 
 def crossfade_weights(frames: int) -> list[float]:

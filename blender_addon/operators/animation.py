@@ -19,9 +19,11 @@ from .. import sequencer
 from ..client.animation_runner import AnimationRunner, take_dir, window_dir
 from ..client.profiles import ServerProfile
 from ..core import animation as an
+from ..core.preview import PREVIEW
 from ..core.takes import safe_name
 from ..shot_bundle import read_shot, write_shot
 from ..ui.preferences import profile_limits
+from ..ui.properties import render_settings_for
 from . import records
 from .modal import USER_ERRORS, ServerOptions
 from .shot import export_arguments
@@ -33,17 +35,18 @@ class AnimationRender:
     def __init__(self, scene: bpy.types.Scene, profiles: list[ServerProfile], ranges: list[tuple[int, int]],
                  job_dir: str | Path, *, max_frames: int = 121, overlap: int = an.DEFAULT_OVERLAP,
                  strength: float = an.DEFAULT_CONTINUITY_STRENGTH, markers: list[int] = (),
-                 image_sequence: bool = False, progress=None, import_strips: bool = True):
+                 image_sequence: bool = False, progress=None, import_strips: bool = True, quality: str = "final"):
         self.scene_name, self.job_dir, self.import_strips = scene.name, Path(job_dir), import_strips
         if not scene.ltx_render.prompt.strip():  # fail before a long export, not after it
             raise ValueError("the prompt is empty; describe the shot (subject, action, look, sound)")
         job = an.load_job(self.job_dir)
-        if job is not None and not an.same_request(job, ranges, max_frames, overlap):
+        if job is not None and not an.same_request(job, ranges, max_frames, overlap, quality):
             raise ValueError(f"{self.job_dir} holds another animation (frames {job.ranges}, {job.max_frames} per "
-                             f"window, overlap {job.overlap}); use another output folder, or delete it to start "
-                             "afresh")
+                             f"window, overlap {job.overlap}, {job.quality}); use another output folder, or delete "
+                             "it to start afresh")
         self.job = job or an.plan_animation(bpy.data.filepath, scene.name, ranges, max_frames=max_frames,
-                                            overlap=overlap, strength=strength, markers=list(markers))
+                                            overlap=overlap, strength=strength, markers=list(markers),
+                                            quality=quality)
         an.save_job(self.job, self.job_dir)
         self.resumed = job is not None
         self._latest: dict | None = None  # the runner's last event (its threads must not touch bpy)
@@ -97,9 +100,10 @@ class AnimationRender:
             if self._export is None:
                 shot, index = self._queue.pop(0)
                 window = shot.windows[index]
-                # Final always: the windows of a resumable job must share one size (their tails hold the next).
+                # The job's quality, not the panel's now: the windows of a resumable job must share one
+                # size (each continues from the previous one's tail).
                 args = export_arguments(self.scene, window.frame_start, window.frame_end,
-                                        f"{shot.name}_w{index + 1:02d}", quality="final")
+                                        f"{shot.name}_w{index + 1:02d}", quality=self.job.quality)
                 from ..gather.export import iter_export_shot
 
                 bundle = window_dir(self.job_dir, shot, index) / "bundle"
@@ -116,8 +120,16 @@ class AnimationRender:
         if self.import_strips and not self.cancelled:
             for shot in self.job.shots:
                 if shot.done:
-                    sequencer.import_take(self.scene, take_dir(self.job_dir, shot), shot.frame_start, name=shot.name)
+                    sequencer.import_take(self.scene, take_dir(self.job_dir, shot), shot.frame_start, name=shot.name,
+                                          display_size=self._display_size(shot))
         return True
+
+    def _display_size(self, shot: an.ShotJob) -> tuple[int, int] | None:
+        """A Preview take's strip covers what its Final take would (as Render Preview's does)."""
+        if self.job.quality != PREVIEW:
+            return None
+        window = shot.windows[0]
+        return render_settings_for(self.scene, window.frame_end - window.frame_start + 1, PREVIEW).final_size
 
     def _exported(self, shot: an.ShotJob, index: int) -> None:
         """A finished bundle: ask the server for the tail the next window continues from."""
@@ -149,11 +161,12 @@ class AnimationRender:
         return "failed", "; ".join(failed) or "stopped"
 
 
-def animation_dir(scene: bpy.types.Scene, ranges: list[tuple[int, int]]) -> Path:
-    """Where the panel's Render Animation keeps its job: //renders/<scene>/animation_<first>-<last>."""
+def animation_dir(scene: bpy.types.Scene, ranges: list[tuple[int, int]], quality: str = "final") -> Path:
+    """Where the panel's Render Animation keeps its job: //renders/<scene>/animation_<first>-<last>
+    (+ _preview: a Preview and a Final of the same range are two jobs, each resumable)."""
     if not bpy.data.filepath:
         raise RuntimeError("save the .blend first: takes are written next to it (//renders/<scene>/)")
-    span = f"{ranges[0][0]:04d}-{ranges[-1][1]:04d}"
+    span = f"{ranges[0][0]:04d}-{ranges[-1][1]:04d}" + ("_preview" if quality == PREVIEW else "")
     return Path(bpy.path.abspath("//renders")) / safe_name(scene.name) / f"animation_{span}"
 
 
@@ -187,9 +200,10 @@ class LTX_OT_render_animation(ServerOptions, bpy.types.Operator):
             max_frames -= (max_frames - 1) % 8
             profile = self.profile_for(context)(scene.ltx_render.profile)
             markers = [m.frame for m in scene.timeline_markers] if self.markers else []
-            runner = AnimationRender(scene, [profile], ranges, animation_dir(scene, ranges), max_frames=max_frames,
-                                     overlap=self.overlap, strength=self.strength, markers=markers,
-                                     image_sequence=self.image_sequence)
+            quality = scene.ltx_render.quality  # the panel's Quality, as Render Preview
+            runner = AnimationRender(scene, [profile], ranges, animation_dir(scene, ranges, quality),
+                                     max_frames=max_frames, overlap=self.overlap, strength=self.strength,
+                                     markers=markers, image_sequence=self.image_sequence, quality=quality)
         except USER_ERRORS as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}

@@ -201,8 +201,8 @@ class LTX_PG_settings(bpy.types.PropertyGroup):
                                  update=_refresh_notes)
     seed: IntProperty(name="Seed", default=0, min=0)
     quality: EnumProperty(name="Quality", items=QUALITIES_UI, default="final", update=_refresh_notes,
-                          description="Render Preview at Preview quality: fast (half size, one stage, fewer steps "
-                          "where the model allows); Final: the full settings. Render Animation renders Final")
+                          description="Preview: fast (half size, one stage, fewer steps where the model allows), "
+                          "for Render Preview and Render Animation; Final: the full settings")
     width: IntProperty(name="Width", default=768, min=32, soft_max=1920, description="Video width in pixels",
                        update=_refresh_notes)
     height: IntProperty(name="Height", default=512, min=32, soft_max=1088, description="Video height in pixels",

@@ -86,6 +86,20 @@ def test_the_job_file_round_trips_and_counts_progress(tmp_path):
         an.load_job(tmp_path)
 
 
+def test_a_job_keeps_its_quality_and_a_job_file_from_before_preview_is_final(tmp_path):
+    job = an.plan_animation("shot.blend", "Scene", [(1, 57)], max_frames=25, overlap=9, quality="preview")
+    an.save_job(job, tmp_path)
+    again = an.load_job(tmp_path)
+    assert again.quality == "preview" and an.same_request(again, [(1, 57)], 25, 9, "preview")
+    assert not an.same_request(again, [(1, 57)], 25, 9, "final")  # a Final rerun must not continue Preview tails
+    doc = json.loads((tmp_path / an.JOB_FILE).read_text())
+    del doc["quality"]  # written before Render Animation had a Preview
+    (tmp_path / an.JOB_FILE).write_text(json.dumps(doc))
+    assert an.load_job(tmp_path).quality == "final"
+    with pytest.raises(ValueError, match="quality must be final or preview"):
+        an.plan_animation("shot.blend", "Scene", [(1, 57)], quality="draft")
+
+
 def test_crossfade_weights_give_both_windows_every_shared_frame():
     from render_backend.takes import crossfade_weights
 
