@@ -172,7 +172,10 @@ def cmd_serve(args) -> int:
         print(f"render-backend {__version__} listening on {config.host}:{port} ({'TLS' if config.tls else 'plain'}, "
               f"{auth}); data in {config.data_dir}; loading {args.model} ...", flush=True)
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except NotImplementedError:  # Windows' event loops have no signal handlers: Python's own, then
+                signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))  # back to the loop
         waits = [loop.create_task(stop.wait())]
         if args.idle_exit > 0:
             waits.append(loop.create_task(wait_until_idle(server.activity, server.busy, args.idle_exit)))

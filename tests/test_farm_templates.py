@@ -61,6 +61,7 @@ def _check_take(shot_dir: Path, frames: int) -> None:
     assert probe_wav(take / "audio.wav")[3] == pytest.approx(frames / 24, abs=1e-3)
     job = json.loads((shot_dir / "animation.json").read_text())
     assert [w["state"] for w in job["shots"][0]["windows"]] == ["done", "done"]  # 1-25, then 17-41
+    assert job["quality"] == "final"  # the templates' default, whatever the .blend's saved switch says
 
 
 def test_the_openjd_template_is_valid_and_its_task_renders_a_shot(scene_and_model, tmp_path):
@@ -109,7 +110,7 @@ def test_the_flamenco_job_type_makes_one_task_per_shot_whose_command_renders_it(
         assert command["type"] == "blender-render"
         p = command["parameters"]
         argv = [p["exe"], *shlex.split(p["exeArgs"]), *p["argsBefore"], p["blendfile"], *p["args"]]
-        assert argv[argv.index("--out") + 1] == f"{out}/shot_1-41"
+        assert argv[argv.index("--out") + 1] == f"{out}/shot_1-41" and "--final" in argv  # not the .blend's switch
         run = subprocess.run(argv, cwd=tmp_path, env=_env(), capture_output=True,
                              text=True, timeout=600)
         assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]

@@ -152,7 +152,8 @@ def test_render_animation_at_preview_renders_every_window_at_half_size_and_the_s
         out = tmp_path / "out"
         code, events = _run([*_command(blend, server.address, out), "--preview"])
         assert code == 0, events[-3:]
-        assert json.loads((out / "animation.json").read_text())["quality"] == "preview"
+        job = json.loads((out / "animation.json").read_text())
+        assert (job["quality"], job["size"], job["display_size"]) == ("preview", [384, 256], [768, 512])
         take = out / "shot_0001-0057" / "take"
         info = probe_mp4(take / "video.mp4")
         assert (info.width, info.height, info.frames, info.fps) == (384, 256, 57, 24)

@@ -5,7 +5,8 @@ render should not pay them again. Whoever starts a local server records it in a 
 file (address, pid, model, the flags it was started with, its log); the next caller reuses it when
 that process is alive, answers health, serves the same model (GetCapabilities) and was started
 with the same options; otherwise it stops the stale one (it owns it: the state file says so) and
-starts a new one. The server runs in its own session with stdin, stdout and stderr detached (its
+starts a new one. The server runs detached (its own session on POSIX, its own process group on
+Windows: client/processes.py) with stdin, stdout and stderr detached (its
 output goes to its log file), so the caller never waits on it and no pipe of the caller's is held
 open by it; `--idle-exit` makes it stop by itself when nobody uses it.
 

@@ -3,7 +3,8 @@ it, start one detached. No bpy.
 
 Why this module: the POSIX calls the local server needs do not carry over to Windows, where most
 artists run Blender. There `os.WNOHANG` does not exist and `os.kill(pid, 0)` does not probe a
-process, it *terminates* it (exit code 0). So on Windows a process is probed with OpenProcess +
+process: signal 0 is CTRL_C_EVENT, a Ctrl+C sent to a console process group. So on Windows a
+process is probed with OpenProcess +
 GetExitCodeProcess, and its command line is read through CIM (PowerShell); when it cannot be
 read, the answer is "unknown", and an unknown process is never stopped.
 """
@@ -21,7 +22,7 @@ WINDOWS = os.name == "nt"
 # Windows constants (winbase.h / processthreadsapi.h).
 _PROCESS_QUERY_LIMITED_INFORMATION = 0x1000
 _STILL_ACTIVE = 259
-_DETACHED_PROCESS = 0x00000008
+_CREATE_NO_WINDOW = 0x08000000
 _CREATE_NEW_PROCESS_GROUP = 0x00000200
 
 
@@ -37,9 +38,10 @@ def split_command(text: str, windows: bool = WINDOWS) -> list[str]:
 def detached(windows: bool = WINDOWS) -> dict:
     """Popen arguments for a child that outlives its caller and gets none of its signals: its own
     session on POSIX (a Ctrl-C in the caller's terminal does not reach it); on Windows its own
-    process group and no console (closing Blender's console window does not close it)."""
+    process group and a hidden console of its own (closing Blender's console window does not close
+    it, and nothing it starts pops up a window, as it would without any console)."""
     if windows:
-        return {"creationflags": _DETACHED_PROCESS | _CREATE_NEW_PROCESS_GROUP}
+        return {"creationflags": _CREATE_NO_WINDOW | _CREATE_NEW_PROCESS_GROUP}
     return {"start_new_session": True}
 
 

@@ -28,7 +28,9 @@ DEFAULT_OVERLAP = 17  # 3 latent frames, ~0.7 s at 24 fps (ComfyUI's looping sam
 DEFAULT_CONTINUITY_STRENGTH = 0.5  # ComfyUI-LTXVideo's temporal_overlap_cond_strength
 MAX_ATTEMPTS = 3
 JOB_FILE = "animation.json"
-JOB_SCHEMA = "ltx-animation/1"
+JOB_SCHEMA = "ltx-animation/2"  # 2: quality, size and display_size recorded
+READABLE_SCHEMAS = ("ltx-animation/1", JOB_SCHEMA)  # 1 reads as Final, size not recorded
+QUALITIES = ("final", "preview")
 # Window and shot states in the job file (the client's view; the server has its own).
 PENDING, SUBMITTED, DONE, FAILED = "pending", "submitted", "done", "failed"
 
@@ -164,9 +166,11 @@ class AnimationJob:
     strength: float
     shots: list[ShotJob] = field(default_factory=list)
     schema: str = JOB_SCHEMA
-    # "final" or "preview" (core/preview.py): every window of a job is rendered at one quality, so
-    # each continues from a tail of its own size. Job files written before Preview existed are Final.
+    # "final" or "preview" (core/preview.py), and the windows' width x height: every window of a job
+    # is rendered at one quality and size, so each continues from a tail of its own size.
     quality: str = "final"
+    size: list[int] = field(default_factory=list)  # [] = not recorded (schema 1)
+    display_size: list[int] = field(default_factory=list)  # what a Preview strip covers; [] = its own size
 
     @property
     def windows_total(self) -> int:
@@ -196,11 +200,12 @@ class AnimationJob:
 
 def plan_animation(blend: str, scene: str, ranges: list[tuple[int, int]], *, max_frames: int = 121,
                    overlap: int = DEFAULT_OVERLAP, strength: float = DEFAULT_CONTINUITY_STRENGTH,
-                   markers: list[int] = (), quality: str = "final") -> AnimationJob:
+                   markers: list[int] = (), quality: str = "final", size: tuple[int, int] | list[int] = (),
+                   display_size: tuple[int, int] | list[int] = ()) -> AnimationJob:
     """A fresh job: the ranges (cut at markers) as shots, each cut into windows with new request ids."""
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"continuity strength must be in [0, 1] (got {strength}); 0.5 is ComfyUI's default")
-    if quality not in ("final", "preview"):
+    if quality not in QUALITIES:
         raise ValueError(f"quality must be final or preview (got {quality!r})")
     shots = []
     for start, end in ranges:
@@ -212,7 +217,8 @@ def plan_animation(blend: str, scene: str, ranges: list[tuple[int, int]], *, max
             shot.assembly_request_id = f"asm-{uuid.uuid4().hex[:24]}"
             shots.append(shot)
     return AnimationJob(blend=blend, scene=scene, ranges=list(ranges), max_frames=max_frames, overlap=overlap,
-                        strength=strength, shots=shots, quality=quality)
+                        strength=strength, shots=shots, quality=quality, size=list(size),
+                        display_size=list(display_size))
 
 
 def save_job(job: AnimationJob, folder: str | os.PathLike) -> Path:
@@ -234,18 +240,23 @@ def load_job(folder: str | os.PathLike) -> AnimationJob | None:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{path} is not valid JSON ({e}); delete it to start the animation afresh") from None
-    if doc.get("schema") != JOB_SCHEMA:
+    if doc.get("schema") not in READABLE_SCHEMAS:
         raise ValueError(f"{path}: job file schema {doc.get('schema')!r} is not {JOB_SCHEMA}; delete it to start "
                          "afresh")
+    if doc.get("quality", "final") not in QUALITIES:
+        raise ValueError(f"{path}: quality {doc.get('quality')!r} is not one of {', '.join(QUALITIES)}; delete it to "
+                         "start afresh")
     shots = [ShotJob(**{**s, "windows": [WindowJob(**w) for w in s["windows"]]}) for s in doc.pop("shots")]
     doc["ranges"] = [tuple(r) for r in doc["ranges"]]
     return AnimationJob(**{**doc, "shots": shots})
 
 
 def same_request(job: AnimationJob, ranges: list[tuple[int, int]], max_frames: int, overlap: int,
-                 quality: str = "final") -> bool:
-    """True when a rerun asks for what the job file holds (then it resumes; else it refuses)."""
-    return (list(map(tuple, job.ranges)), job.max_frames, job.overlap, job.quality) == (
+                 quality: str = "final", size: tuple[int, int] | list[int] = ()) -> bool:
+    """True when a rerun asks for what the job file holds (then it resumes; else it refuses). The size
+    counts when both sides know it: a window must continue from a tail of its own size."""
+    same_size = not job.size or not size or list(job.size) == list(size)
+    return same_size and (list(map(tuple, job.ranges)), job.max_frames, job.overlap, job.quality) == (
         list(ranges), max_frames, overlap, quality)
 
 

@@ -40,13 +40,17 @@ class AnimationRender:
         if not scene.ltx_render.prompt.strip():  # fail before a long export, not after it
             raise ValueError("the prompt is empty; describe the shot (subject, action, look, sound)")
         job = an.load_job(self.job_dir)
-        if job is not None and not an.same_request(job, ranges, max_frames, overlap, quality):
+        effective = render_settings_for(scene, max_frames, quality)  # ValueError: what to change, before work
+        size = (effective.width, effective.height)
+        if job is not None and not an.same_request(job, ranges, max_frames, overlap, quality, size):
+            at = f" at {job.size[0]}x{job.size[1]}" if job.size else ""
             raise ValueError(f"{self.job_dir} holds another animation (frames {job.ranges}, {job.max_frames} per "
-                             f"window, overlap {job.overlap}, {job.quality}); use another output folder, or delete "
-                             "it to start afresh")
+                             f"window, overlap {job.overlap}, {job.quality}{at}); use another output folder, or "
+                             "delete it to start afresh")
         self.job = job or an.plan_animation(bpy.data.filepath, scene.name, ranges, max_frames=max_frames,
                                             overlap=overlap, strength=strength, markers=list(markers),
-                                            quality=quality)
+                                            quality=quality, size=size,
+                                            display_size=effective.final_size if quality == PREVIEW else ())
         an.save_job(self.job, self.job_dir)
         self.resumed = job is not None
         self._latest: dict | None = None  # the runner's last event (its threads must not touch bpy)
@@ -121,15 +125,13 @@ class AnimationRender:
             for shot in self.job.shots:
                 if shot.done:
                     sequencer.import_take(self.scene, take_dir(self.job_dir, shot), shot.frame_start, name=shot.name,
-                                          display_size=self._display_size(shot))
+                                          display_size=self._display_size())
         return True
 
-    def _display_size(self, shot: an.ShotJob) -> tuple[int, int] | None:
-        """A Preview take's strip covers what its Final take would (as Render Preview's does)."""
-        if self.job.quality != PREVIEW:
-            return None
-        window = shot.windows[0]
-        return render_settings_for(self.scene, window.frame_end - window.frame_start + 1, PREVIEW).final_size
+    def _display_size(self) -> tuple[int, int] | None:
+        """A Preview take's strip covers what its Final take would (as Render Preview's does): the size
+        recorded when the job was planned, whatever the panel says now."""
+        return tuple(self.job.display_size) if self.job.display_size else None
 
     def _exported(self, shot: an.ShotJob, index: int) -> None:
         """A finished bundle: ask the server for the tail the next window continues from."""

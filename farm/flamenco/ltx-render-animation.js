@@ -18,6 +18,8 @@ const JOB_TYPE = {
       description: "the Python of this project's environment, e.g. /opt/ltx-render/.venv/bin/python" },
     { key: "token_file", type: "string", default: "", description: "file with the server's bearer token" },
     { key: "prompt", type: "string", default: "", description: "overrides the .blend's prompt ('' = the .blend's)" },
+    { key: "quality", type: "string", choices: ["final", "preview"], default: "final",
+      description: "final: the full settings; preview: half size, one stage (not the .blend's saved switch)" },
     { key: "max_frames", type: "int32", default: 121, description: "frames per window, 8k+1" },
     { key: "overlap", type: "int32", default: 17, description: "frames a window re-renders, 8m+1" },
   ],
@@ -40,7 +42,7 @@ function compileJob(job) {
       argsBefore: ["-m", "blender_addon.cli", "render-animation"],
       blendfile: s.blendfile,
       args: ["--frames", range, "--server", s.server, "--token-file", s.token_file || "", "--prompt", s.prompt || "",
-             "--max-frames", String(s.max_frames || 121), "--overlap", String(s.overlap || 17),
+             `--${s.quality || "final"}`, "--max-frames", String(s.max_frames || 121), "--overlap", String(s.overlap || 17),
              "--out", `${s.render_output_root}/shot_${range}`, "--progress", "json"],
     }));
     job.addTask(task);

@@ -2,7 +2,7 @@
 
 Model-agnostic parts live here: the request and its one check (request.py, checks.py), LoRA
 files and kinds (loras.py), strength maps (strength.py), the camera classifier and the camera
-trajectory canvas (camera.py, camera_canvas.py). Each model family has its own package
+trajectory canvas (camera_moves.py, camera_canvas.py). Each model family has its own package
 (ltx2/: Lightricks LTX-2 through diffusers). A new engine: a package with a class that
 satisfies RenderEngine, added to ENGINES.
 """

@@ -30,7 +30,7 @@ def test_a_posix_command_is_split_like_a_shell():
 def test_a_detached_server_gets_its_own_session_or_process_group():
     assert processes.detached(windows=False) == {"start_new_session": True}
     flags = processes.detached(windows=True)["creationflags"]
-    assert flags == 0x00000008 | 0x00000200  # DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP
+    assert flags == 0x08000000 | 0x00000200  # CREATE_NO_WINDOW | CREATE_NEW_PROCESS_GROUP
 
 
 def test_a_child_that_exited_is_not_alive_and_has_no_command_line():

@@ -82,20 +82,31 @@ def test_the_job_file_round_trips_and_counts_progress(tmp_path):
     doc = json.loads((tmp_path / an.JOB_FILE).read_text())
     doc["schema"] = "ltx-animation/9"
     (tmp_path / an.JOB_FILE).write_text(json.dumps(doc))
-    with pytest.raises(ValueError, match="schema 'ltx-animation/9' is not ltx-animation/1; delete it"):
+    with pytest.raises(ValueError, match="schema 'ltx-animation/9' is not ltx-animation/2; delete it"):
         an.load_job(tmp_path)
 
 
 def test_a_job_keeps_its_quality_and_a_job_file_from_before_preview_is_final(tmp_path):
-    job = an.plan_animation("shot.blend", "Scene", [(1, 57)], max_frames=25, overlap=9, quality="preview")
+    job = an.plan_animation("shot.blend", "Scene", [(1, 57)], max_frames=25, overlap=9, quality="preview",
+                            size=(384, 256), display_size=(768, 512))
     an.save_job(job, tmp_path)
     again = an.load_job(tmp_path)
-    assert again.quality == "preview" and an.same_request(again, [(1, 57)], 25, 9, "preview")
-    assert not an.same_request(again, [(1, 57)], 25, 9, "final")  # a Final rerun must not continue Preview tails
+    assert (again.quality, again.size, again.display_size) == ("preview", [384, 256], [768, 512])
+    assert an.same_request(again, [(1, 57)], 25, 9, "preview", (384, 256))
+    assert not an.same_request(again, [(1, 57)], 25, 9, "final", (384, 256))  # Final must not continue Preview tails
+    assert not an.same_request(again, [(1, 57)], 25, 9, "preview", (512, 256))  # nor another size
     doc = json.loads((tmp_path / an.JOB_FILE).read_text())
-    del doc["quality"]  # written before Render Animation had a Preview
+    for key in ("quality", "size", "display_size"):
+        del doc[key]  # written before Render Animation had a Preview (schema 1)
+    doc["schema"] = "ltx-animation/1"
     (tmp_path / an.JOB_FILE).write_text(json.dumps(doc))
-    assert an.load_job(tmp_path).quality == "final"
+    old = an.load_job(tmp_path)
+    assert (old.quality, old.size, old.display_size) == ("final", [], [])
+    assert an.same_request(old, [(1, 57)], 25, 9, "final", (768, 512))  # size unknown: not held against it
+    doc.update(schema=an.JOB_SCHEMA, quality="draft")
+    (tmp_path / an.JOB_FILE).write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="quality 'draft' is not one of final, preview"):
+        an.load_job(tmp_path)
     with pytest.raises(ValueError, match="quality must be final or preview"):
         an.plan_animation("shot.blend", "Scene", [(1, 57)], quality="draft")
 
