@@ -26,28 +26,18 @@ import pytest
 pytest.importorskip("bpy", reason="needs bpy (pip install bpy==5.0.1)")
 
 from render_backend.media import probe_mp4, probe_wav  # noqa: E402
+from tests.example_blend import example_blend_and_model  # noqa: E402
 from tests.server.procs import ServeProcess  # noqa: E402
 
 pytestmark = [pytest.mark.blender, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
 OPENJD_TEMPLATE = ROOT / "farm" / "openjd" / "ltx-render-animation.yaml"
 FLAMENCO_JOB_TYPE = ROOT / "farm" / "flamenco" / "ltx-render-animation.js"
-BUILD = """
-import sys, bpy
-from blender_addon.example_scene import build_example_scene
-build_example_scene(frames=41, width=128, height=96)
-bpy.ops.wm.save_as_mainfile(filepath=sys.argv[1])
-"""
 
 
 @pytest.fixture(scope="module")
 def scene_and_model(tmp_path_factory):
-    from render_backend.engine.ltx2.test_model import make_test_model
-
-    root = tmp_path_factory.mktemp("farm")
-    blend = root / "walk.blend"
-    subprocess.run([sys.executable, "-c", BUILD, str(blend)], cwd=ROOT, check=True, capture_output=True, timeout=120)
-    return blend, make_test_model(root / "tiny-ltx2")
+    return example_blend_and_model(tmp_path_factory.mktemp("farm"), frames=41)
 
 
 def _env() -> dict:
