@@ -22,6 +22,8 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .preview import FINAL, QUALITIES
+
 FRAME_STEP = 8
 MIN_FRAMES = FRAME_STEP + 1
 DEFAULT_OVERLAP = 17  # 3 latent frames, ~0.7 s at 24 fps (ComfyUI's looping sampler uses 3 latents too)
@@ -30,7 +32,6 @@ MAX_ATTEMPTS = 3
 JOB_FILE = "animation.json"
 JOB_SCHEMA = "ltx-animation/2"  # 2: quality, size and display_size recorded
 READABLE_SCHEMAS = ("ltx-animation/1", JOB_SCHEMA)  # 1 reads as Final, size not recorded
-QUALITIES = ("final", "preview")
 # Window and shot states in the job file (the client's view; the server has its own).
 PENDING, SUBMITTED, DONE, FAILED = "pending", "submitted", "done", "failed"
 
@@ -168,7 +169,7 @@ class AnimationJob:
     schema: str = JOB_SCHEMA
     # "final" or "preview" (core/preview.py), and the windows' width x height: every window of a job
     # is rendered at one quality and size, so each continues from a tail of its own size.
-    quality: str = "final"
+    quality: str = FINAL
     size: list[int] = field(default_factory=list)  # [] = not recorded (schema 1)
     display_size: list[int] = field(default_factory=list)  # what a Preview strip covers; [] = its own size
 
@@ -200,13 +201,13 @@ class AnimationJob:
 
 def plan_animation(blend: str, scene: str, ranges: list[tuple[int, int]], *, max_frames: int = 121,
                    overlap: int = DEFAULT_OVERLAP, strength: float = DEFAULT_CONTINUITY_STRENGTH,
-                   markers: list[int] = (), quality: str = "final", size: tuple[int, int] | list[int] = (),
+                   markers: list[int] = (), quality: str = FINAL, size: tuple[int, int] | list[int] = (),
                    display_size: tuple[int, int] | list[int] = ()) -> AnimationJob:
     """A fresh job: the ranges (cut at markers) as shots, each cut into windows with new request ids."""
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"continuity strength must be in [0, 1] (got {strength}); 0.5 is ComfyUI's default")
     if quality not in QUALITIES:
-        raise ValueError(f"quality must be final or preview (got {quality!r})")
+        raise ValueError(f"quality must be one of {', '.join(QUALITIES)} (got {quality!r})")
     shots = []
     for start, end in ranges:
         for a, b in split_at_markers(start, end, list(markers)):
@@ -243,7 +244,7 @@ def load_job(folder: str | os.PathLike) -> AnimationJob | None:
     if doc.get("schema") not in READABLE_SCHEMAS:
         raise ValueError(f"{path}: job file schema {doc.get('schema')!r} is not {JOB_SCHEMA}; delete it to start "
                          "afresh")
-    if doc.get("quality", "final") not in QUALITIES:
+    if doc.get("quality", FINAL) not in QUALITIES:
         raise ValueError(f"{path}: quality {doc.get('quality')!r} is not one of {', '.join(QUALITIES)}; delete it to "
                          "start afresh")
     shots = [ShotJob(**{**s, "windows": [WindowJob(**w) for w in s["windows"]]}) for s in doc.pop("shots")]
@@ -252,7 +253,7 @@ def load_job(folder: str | os.PathLike) -> AnimationJob | None:
 
 
 def same_request(job: AnimationJob, ranges: list[tuple[int, int]], max_frames: int, overlap: int,
-                 quality: str = "final", size: tuple[int, int] | list[int] = ()) -> bool:
+                 quality: str = FINAL, size: tuple[int, int] | list[int] = ()) -> bool:
     """True when a rerun asks for what the job file holds (then it resumes; else it refuses). The size
     counts when both sides know it: a window must continue from a tail of its own size."""
     same_size = not job.size or not size or list(job.size) == list(size)

@@ -105,9 +105,9 @@ def test_a_job_keeps_its_quality_and_a_job_file_from_before_preview_is_final(tmp
     assert an.same_request(old, [(1, 57)], 25, 9, "final", (768, 512))  # size unknown: not held against it
     doc.update(schema=an.JOB_SCHEMA, quality="draft")
     (tmp_path / an.JOB_FILE).write_text(json.dumps(doc))
-    with pytest.raises(ValueError, match="quality 'draft' is not one of final, preview"):
+    with pytest.raises(ValueError, match="quality 'draft' is not one of preview, final"):
         an.load_job(tmp_path)
-    with pytest.raises(ValueError, match="quality must be final or preview"):
+    with pytest.raises(ValueError, match="quality must be one of preview, final"):
         an.plan_animation("shot.blend", "Scene", [(1, 57)], quality="draft")
 
 
